@@ -11,6 +11,7 @@ from leads.errors import (
     NotFoundError,
     ProjectError,
     QueryError,
+    RetryableEngineError,
     SourceError,
 )
 from leads.formats import detect_format, read_records, write_records
@@ -37,6 +38,7 @@ __all__ = [
     "ProjectError",
     "QueryError",
     "Record",
+    "RetryableEngineError",
     "SourceError",
     "__version__",
     "detect_format",

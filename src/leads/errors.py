@@ -11,6 +11,7 @@ scripts) can catch one class and show ``str(error)``, which always says what wen
     ├── ProjectError        a review project cannot be opened, migrated or changed as asked
     │   └── NotFoundError   a record, group, search or user named by the caller does not exist
     ├── EngineError         a model engine failed (missing dependency, server error, invalid output)
+    │   └── RetryableEngineError   a transient failure (rate limit, 5xx, timeout): retry later
     └── QueryError          a search query is malformed (carries the position)
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "NotFoundError",
     "ProjectError",
     "QueryError",
+    "RetryableEngineError",
     "SourceError",
 ]
 
@@ -84,6 +86,14 @@ class EngineError(LeadsError):
 
     def __init__(self, message: str, *, attempts: list[object] | None = None) -> None:
         self.attempts = list(attempts or [])
+        super().__init__(message)
+
+
+class RetryableEngineError(EngineError):
+    """A transient engine failure; ``retry_after`` is the server's hint in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
         super().__init__(message)
 
 

@@ -1,0 +1,469 @@
+"""Tasks 3-6 (study characteristics, arm design, participant statistics, trial results) and PICO spans.
+
+Output shapes follow ClinicalTrials.gov's results schema (API v2 ``armsInterventionsModule``,
+``baselineCharacteristicsModule``, ``outcomeMeasuresModule``). Every value carries evidence quotes
+located in the paper; ``None`` means "not reported", which is an answer, not a failure.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from leads.tasks._base import (
+    AnswerError,
+    Evidence,
+    Message,
+    Task,
+    TaskInput,
+    TaskOutput,
+    ground_quotes,
+    leads_prompt,
+    truncate_text,
+)
+
+__all__ = [
+    "ARM_TYPES",
+    "ArmDesignTask",
+    "ArmsAnswer",
+    "ArmsInput",
+    "ArmsOutput",
+    "CharacteristicsAnswer",
+    "CharacteristicsInput",
+    "CharacteristicsOutput",
+    "ExtractedArm",
+    "ExtractedField",
+    "FieldSpec",
+    "Group",
+    "GroupValue",
+    "ParticipantStatisticsTask",
+    "ParticipantsAnswer",
+    "ParticipantsInput",
+    "ParticipantsOutput",
+    "PicoAnswer",
+    "PicoInput",
+    "PicoOutput",
+    "PicoSpan",
+    "PicoTask",
+    "ResultsAnswer",
+    "ResultsInput",
+    "ResultsOutput",
+    "StudyCharacteristicsTask",
+    "TrialResultsTask",
+]
+
+PAPER_CONTEXT = "You are a clinical researcher extracting data from a clinical trial report for a systematic review."
+QUOTE_RULE = "For every value, copy the sentence or table row that supports it word for word as a quote."
+
+ArmType = Literal["EXPERIMENTAL", "ACTIVE_COMPARATOR", "PLACEBO_COMPARATOR", "SHAM_COMPARATOR",
+                  "NO_INTERVENTION", "OTHER"]
+ARM_TYPES: tuple[str, ...] = ("EXPERIMENTAL", "ACTIVE_COMPARATOR", "PLACEBO_COMPARATOR", "SHAM_COMPARATOR",
+                              "NO_INTERVENTION", "OTHER")
+ParamType = Literal["NUMBER", "COUNT_OF_PARTICIPANTS", "COUNT_OF_UNITS", "MEAN", "MEDIAN",
+                    "LEAST_SQUARES_MEAN", "GEOMETRIC_MEAN", "GEOMETRIC_LEAST_SQUARES_MEAN", "PERCENT"]
+
+
+class _PaperInput(TaskInput):
+    text: str = Field(description="The paper (full text or abstract) as leads reads it.")
+
+
+def _paper(inp: _PaperInput, budget: int | None) -> str:
+    return truncate_text(inp.text, budget)
+
+
+# --- study characteristics -------------------------------------------------------------------
+
+
+class FieldSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=1000)
+
+    @classmethod
+    def parse(cls, spec: str) -> FieldSpec:
+        """``"name: description"`` as given on the command line."""
+        name, _, description = spec.partition(":")
+        return cls(name=name.strip(), description=description.strip())
+
+
+class CharacteristicsInput(_PaperInput):
+    fields: list[FieldSpec] = Field(min_length=1, max_length=60)
+
+
+class _FieldAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=200)
+    value: str | None = Field(max_length=2000, description="null when the paper does not report it")
+    quote: str | None = Field(default=None, max_length=1500)
+
+
+class CharacteristicsAnswer(RootModel[list[_FieldAnswer]]):
+    """LEADS' answer: ``[{"name": ..., "value": ...}]`` (leads adds ``quote``)."""
+
+    root: list[_FieldAnswer] = Field(max_length=60)
+
+
+class ExtractedField(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    value: str | None
+    evidence: list[Evidence] = Field(default_factory=list)
+    unsupported_quotes: list[str] = Field(default_factory=list)
+
+
+class CharacteristicsOutput(TaskOutput):
+    fields: list[ExtractedField]
+
+
+class StudyCharacteristicsTask(Task[CharacteristicsInput, CharacteristicsAnswer, CharacteristicsOutput]):
+    name = "characteristics"
+    description = "paper + fields (name: description) -> one value per field, with quotes"
+    input_model = CharacteristicsInput
+    answer_model = CharacteristicsAnswer
+    output_model = CharacteristicsOutput
+
+    def messages(self, inp: CharacteristicsInput, *, text_budget: int | None = None) -> list[Message]:
+        fields = "\n".join(f"- {f.name}: {f.description}" for f in inp.fields)
+        return leads_prompt(
+            context=PAPER_CONTEXT,
+            objective="Extract the value of each target field from the paper. Use null as the value "
+                      f"when the paper does not report it. {QUOTE_RULE}",
+            sections={"PAPER CONTENT": _paper(inp, text_budget), "TARGET": fields},
+            response='A JSON list [{"name": "<field name>", "value": "<value or null>", "quote": "..."}] '
+                     "with one entry per target field, in order.",
+        )
+
+    def finish(self, answer: CharacteristicsAnswer, inp: CharacteristicsInput, *,
+               strict_quotes: bool = True) -> CharacteristicsOutput:
+        by_name = {a.name.strip().lower(): a for a in answer.root}
+        missing = [f.name for f in inp.fields if f.name.strip().lower() not in by_name]
+        if missing:
+            raise AnswerError(f"no entry for the field(s) {missing}; give one entry per target field")
+        out = []
+        for spec in inp.fields:
+            item = by_name[spec.name.strip().lower()]
+            value = _none_if_not_reported(item.value)
+            quotes = [item.quote] if item.quote and value is not None else []
+            evidence, unsupported = ground_quotes(quotes, inp.text, strict=strict_quotes,
+                                                  where=f"field {spec.name!r}")
+            out.append(ExtractedField(name=spec.name, value=value, evidence=evidence,
+                                      unsupported_quotes=unsupported))
+        return CharacteristicsOutput(fields=out)
+
+
+def _none_if_not_reported(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lower() in {"", "null", "none", "nr", "n/a", "not reported", "not stated", "unknown"}:
+        return None
+    return text
+
+
+# --- arm design ------------------------------------------------------------------------------
+
+
+class ArmsInput(_PaperInput):
+    pass
+
+
+class _ArmAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(max_length=300)
+    type: ArmType
+    description: str = Field(default="", max_length=2000)
+    interventionNames: list[str] = Field(default_factory=list, max_length=20)
+    quote: str | None = Field(default=None, max_length=1500)
+
+
+class ArmsAnswer(RootModel[list[_ArmAnswer]]):
+    """LEADS' answer: ``[{"label", "type", "description", "interventionNames"}]``."""
+
+    root: list[_ArmAnswer] = Field(min_length=1, max_length=20)
+
+
+class ExtractedArm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str
+    type: ArmType
+    description: str
+    interventions: list[str]
+    evidence: list[Evidence] = Field(default_factory=list)
+    unsupported_quotes: list[str] = Field(default_factory=list)
+
+
+class ArmsOutput(TaskOutput):
+    arms: list[ExtractedArm]
+
+
+class ArmDesignTask(Task[ArmsInput, ArmsAnswer, ArmsOutput]):
+    name = "arms"
+    description = "paper -> arms: label, type, description, intervention names"
+    input_model = ArmsInput
+    answer_model = ArmsAnswer
+    output_model = ArmsOutput
+
+    def messages(self, inp: ArmsInput, *, text_budget: int | None = None) -> list[Message]:
+        return leads_prompt(
+            context=PAPER_CONTEXT,
+            objective="List every arm (group) of the trial: its label, its type (one of "
+                      + ", ".join(ARM_TYPES) + "), a description with the intervention, dose and "
+                      f"schedule, and the names of its interventions. {QUOTE_RULE}",
+            sections={"PAPER CONTENT": _paper(inp, text_budget)},
+            response='A JSON list [{"label": "...", "type": "EXPERIMENTAL", "description": "...", '
+                     '"interventionNames": ["..."], "quote": "..."}], one entry per arm.',
+        )
+
+    def finish(self, answer: ArmsAnswer, inp: ArmsInput, *, strict_quotes: bool = True) -> ArmsOutput:
+        arms = []
+        for i, arm in enumerate(answer.root):
+            evidence, unsupported = ground_quotes([arm.quote] if arm.quote else [], inp.text,
+                                                  strict=strict_quotes, where=f"arm {i + 1}")
+            arms.append(ExtractedArm(label=arm.label.strip(), type=arm.type, description=arm.description.strip(),
+                                     interventions=[n.strip() for n in arm.interventionNames if n.strip()],
+                                     evidence=evidence, unsupported_quotes=unsupported))
+        return ArmsOutput(arms=arms)
+
+
+# --- participant statistics ------------------------------------------------------------------
+
+
+class Group(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=20, description="e.g. BG000")
+    title: str = Field(max_length=300)
+    description: str = Field(default="", max_length=1000)
+
+
+class ParticipantsInput(_PaperInput):
+    measure: str = Field(min_length=1, max_length=300, description="e.g. 'Age', 'Sex: Female'")
+    param_type: ParamType = "COUNT_OF_PARTICIPANTS"
+    unit: str = Field(default="Participants", max_length=100)
+    groups: list[Group] = Field(min_length=1, max_length=20)
+
+
+class _GroupValueAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    groupId: str = Field(max_length=20)
+    value: str | None = Field(max_length=100)
+    note: str = Field(default="", max_length=500)
+    quote: str | None = Field(default=None, max_length=1500)
+
+
+class ParticipantsAnswer(BaseModel):
+    """LEADS' answer: ``{"results": [{"groupId", "value", "note"}]}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    results: list[_GroupValueAnswer] = Field(max_length=20)
+
+
+class GroupValue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group_id: str
+    value: str | None
+    number: float | None = None
+    note: str = ""
+    evidence: list[Evidence] = Field(default_factory=list)
+    unsupported_quotes: list[str] = Field(default_factory=list)
+
+
+class ParticipantsOutput(TaskOutput):
+    measure: str
+    param_type: str
+    unit: str
+    values: list[GroupValue]
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    text = value.replace(",", "").strip()
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _group_values(answers: list[_GroupValueAnswer], groups: list[Group], text: str,
+                  strict: bool) -> list[GroupValue]:
+    by_id = {a.groupId.strip(): a for a in answers}
+    unknown = [g for g in by_id if g not in {grp.id for grp in groups}]
+    if unknown:
+        raise AnswerError(f"unknown groupId(s) {unknown}; use only {[g.id for g in groups]}")
+    values = []
+    for group in groups:
+        item = by_id.get(group.id)
+        value = _none_if_not_reported(item.value) if item else None
+        quotes = [item.quote] if item and item.quote and value is not None else []
+        evidence, unsupported = ground_quotes(quotes, text, strict=strict, where=f"group {group.id}")
+        values.append(GroupValue(group_id=group.id, value=value, number=_number(value),
+                                 note=item.note if item else "", evidence=evidence,
+                                 unsupported_quotes=unsupported))
+    return values
+
+
+def _groups_text(groups: list[Group]) -> str:
+    return "\n".join(f"- {g.id}: {g.title}" + (f" ({g.description})" if g.description else "") for g in groups)
+
+
+class ParticipantStatisticsTask(Task[ParticipantsInput, ParticipantsAnswer, ParticipantsOutput]):
+    name = "participants"
+    description = "paper + baseline measure + groups -> value per group"
+    input_model = ParticipantsInput
+    answer_model = ParticipantsAnswer
+    output_model = ParticipantsOutput
+
+    def messages(self, inp: ParticipantsInput, *, text_budget: int | None = None) -> list[Message]:
+        target = (f"Baseline measure: {inp.measure}\nparamType: {inp.param_type}\n"
+                  f"unitOfMeasure: {inp.unit}\nGroups:\n{_groups_text(inp.groups)}")
+        return leads_prompt(
+            context=PAPER_CONTEXT,
+            objective="Report the baseline measure for each group, as a number in the given unit "
+                      f"(null when the paper does not report it). {QUOTE_RULE}",
+            sections={"PAPER CONTENT": _paper(inp, text_budget), "TARGET": target},
+            response='A JSON object {"results": [{"groupId": "...", "value": "...", "note": "...", '
+                     '"quote": "..."}]}, one entry per group.',
+        )
+
+    def finish(self, answer: ParticipantsAnswer, inp: ParticipantsInput, *,
+               strict_quotes: bool = True) -> ParticipantsOutput:
+        return ParticipantsOutput(measure=inp.measure, param_type=inp.param_type, unit=inp.unit,
+                                  values=_group_values(answer.results, inp.groups, inp.text, strict_quotes))
+
+
+# --- trial results ---------------------------------------------------------------------------
+
+
+class ResultsInput(_PaperInput):
+    outcome: str = Field(min_length=1, max_length=500)
+    outcome_description: str = Field(default="", max_length=2000)
+    groups: list[Group] = Field(min_length=1, max_length=20)
+
+
+class _ResultValueAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(max_length=300, description="the group title")
+    value: str | None = Field(max_length=100)
+    quote: str | None = Field(default=None, max_length=1500)
+
+
+class ResultsAnswer(BaseModel):
+    """LEADS' answer: paramType, unitOfMeasure, timeFrame, unitOfDenom, denomValue, results."""
+
+    model_config = ConfigDict(extra="forbid")
+    paramType: ParamType
+    unitOfMeasure: str = Field(max_length=100)
+    timeFrame: str = Field(default="", max_length=300)
+    unitOfDenom: str = Field(default="Participants", max_length=100)
+    denomValue: list[str | None] = Field(default_factory=list, max_length=20)
+    results: list[_ResultValueAnswer] = Field(max_length=20)
+
+
+class ResultsOutput(TaskOutput):
+    outcome: str
+    param_type: str
+    unit: str
+    time_frame: str
+    unit_of_denominator: str
+    denominators: dict[str, float | None]
+    values: list[GroupValue]
+
+
+class TrialResultsTask(Task[ResultsInput, ResultsAnswer, ResultsOutput]):
+    name = "results"
+    description = "paper + outcome + groups -> param type, unit, time frame, denominators, values"
+    input_model = ResultsInput
+    answer_model = ResultsAnswer
+    output_model = ResultsOutput
+
+    def messages(self, inp: ResultsInput, *, text_budget: int | None = None) -> list[Message]:
+        target = f"Outcome: {inp.outcome}\n"
+        if inp.outcome_description:
+            target += f"Description: {inp.outcome_description}\n"
+        target += f"Groups:\n{_groups_text(inp.groups)}"
+        return leads_prompt(
+            context=PAPER_CONTEXT,
+            objective="Report the result of the outcome for each group: the parameter type, the unit "
+                      "of measure, the time frame, the unit and value of the denominators (analysed "
+                      f"participants per group), and the value per group. {QUOTE_RULE}",
+            sections={"PAPER CONTENT": _paper(inp, text_budget), "TARGET": target},
+            response='A JSON object {"paramType": "MEAN", "unitOfMeasure": "...", "timeFrame": "...", '
+                     '"unitOfDenom": "Participants", "denomValue": ["<n per group, in order>"], '
+                     '"results": [{"title": "<group title>", "value": "...", "quote": "..."}]}.',
+        )
+
+    def finish(self, answer: ResultsAnswer, inp: ResultsInput, *, strict_quotes: bool = True) -> ResultsOutput:
+        by_title = {g.title.strip().lower(): g.id for g in inp.groups}
+        converted = []
+        for i, item in enumerate(answer.results):
+            group_id = by_title.get(item.title.strip().lower())
+            if group_id is None and i < len(inp.groups):
+                group_id = inp.groups[i].id
+            if group_id is None:
+                raise AnswerError(f"result {i + 1} names no known group; use the group titles given")
+            converted.append(_GroupValueAnswer(groupId=group_id, value=item.value, quote=item.quote))
+        denominators = {g.id: (_number(answer.denomValue[i]) if i < len(answer.denomValue) else None)
+                        for i, g in enumerate(inp.groups)}
+        return ResultsOutput(
+            outcome=inp.outcome, param_type=answer.paramType, unit=answer.unitOfMeasure.strip(),
+            time_frame=answer.timeFrame.strip(), unit_of_denominator=answer.unitOfDenom.strip(),
+            denominators=denominators,
+            values=_group_values(converted, inp.groups, inp.text, strict_quotes),
+        )
+
+
+# --- PICO spans ------------------------------------------------------------------------------
+
+
+class PicoInput(_PaperInput):
+    pass
+
+
+class PicoAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    participants: list[str] = Field(default_factory=list, max_length=20)
+    interventions: list[str] = Field(default_factory=list, max_length=20)
+    outcomes: list[str] = Field(default_factory=list, max_length=30)
+
+
+class PicoSpan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: Literal["participants", "interventions", "outcomes"]
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    text: str
+
+
+class PicoOutput(TaskOutput):
+    spans: list[PicoSpan]
+    unsupported_quotes: list[str] = Field(default_factory=list)
+
+
+class PicoTask(Task[PicoInput, PicoAnswer, PicoOutput]):
+    name = "pico"
+    description = "paper -> participant, intervention and outcome spans"
+    input_model = PicoInput
+    answer_model = PicoAnswer
+    output_model = PicoOutput
+
+    def messages(self, inp: PicoInput, *, text_budget: int | None = None) -> list[Message]:
+        return leads_prompt(
+            context=PAPER_CONTEXT,
+            objective="Copy, word for word, the phrases of the paper that describe the participants "
+                      "(who was studied), the interventions (what was given or compared, including "
+                      "control), and the outcomes (what was measured).",
+            sections={"PAPER CONTENT": _paper(inp, text_budget)},
+            response='A JSON object {"participants": ["..."], "interventions": ["..."], "outcomes": ["..."]}.',
+        )
+
+    def finish(self, answer: PicoAnswer, inp: PicoInput, *, strict_quotes: bool = True) -> PicoOutput:
+        spans: list[PicoSpan] = []
+        unsupported: list[str] = []
+        for label in ("participants", "interventions", "outcomes"):
+            evidence, missing = ground_quotes(getattr(answer, label), inp.text, strict=strict_quotes,
+                                              where=label)
+            spans.extend(PicoSpan(label=label, start=e.start, end=e.end, text=e.quote) for e in evidence)  # type: ignore[arg-type]
+            unsupported.extend(missing)
+        spans.sort(key=lambda s: (s.start, s.end))
+        return PicoOutput(spans=spans, unsupported_quotes=unsupported)
