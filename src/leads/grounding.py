@@ -86,6 +86,11 @@ def locate(quote: str, text: str, *, min_score: float = 0.9, start_hint: int = 0
         return None
     start = mapping[alignment.dest_start]
     end = mapping[alignment.dest_end - 1] + 1
+    # The alignment may clip a word at either edge; a quote is shown in whole words.
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
+        end += 1
     return Span(start, end, text[start:end], alignment.score / 100, "fuzzy")
 
 

@@ -178,5 +178,5 @@ def test_classic_engine_without_implementation_says_so() -> None:
 
 
 def test_unknown_engine_lists_the_available_ones() -> None:
-    with pytest.raises(EngineError, match="unknown engine 'gpt9'.*classic"):
+    with pytest.raises(EngineError, match=r"unknown engine 'gpt9'.*classic"):
         get_engine("gpt9")

@@ -25,14 +25,14 @@ __all__ = [
     "TaskResult",
 ]
 
-O = TypeVar("O", bound=TaskOutput)
+OutputT = TypeVar("OutputT", bound=TaskOutput)
 
 
 @dataclass
-class TaskResult(Generic[O]):
+class TaskResult(Generic[OutputT]):
     """A task's validated output and the call (in the call log) that produced it."""
 
-    output: O
+    output: OutputT
     call_id: int | None
     engine: str
     model: str | None
@@ -59,7 +59,7 @@ class Engine(ABC):
     def supports(self, task: Task) -> bool:  # type: ignore[type-arg]
         return True
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op default; engines holding resources override it
         """Release models, connections and threads."""
 
 

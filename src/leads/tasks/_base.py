@@ -58,12 +58,12 @@ class AnswerError(ValueError):
     that is not in the paper, or one evaluation too few); the message is fed back in a re-ask."""
 
 
-I = TypeVar("I", bound=TaskInput)
-A = TypeVar("A", bound=BaseModel)
-O = TypeVar("O", bound=TaskOutput)
+InputT = TypeVar("InputT", bound=TaskInput)
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
+OutputT = TypeVar("OutputT", bound=TaskOutput)
 
 
-class Task(ABC, Generic[I, A, O]):
+class Task(ABC, Generic[InputT, AnswerT, OutputT]):
     """One of leads' tasks. Subclasses set the class attributes and implement the three methods."""
 
     name: ClassVar[str]
@@ -74,11 +74,11 @@ class Task(ABC, Generic[I, A, O]):
     output_model: ClassVar[type[TaskOutput]]
 
     @abstractmethod
-    def messages(self, inp: I, *, text_budget: int | None = None) -> list[Message]:
+    def messages(self, inp: InputT, *, text_budget: int | None = None) -> list[Message]:
         """The LEADS-style prompt for this input (text cut to ``text_budget`` characters)."""
 
     @abstractmethod
-    def finish(self, answer: A, inp: I, *, strict_quotes: bool = True) -> O:
+    def finish(self, answer: AnswerT, inp: InputT, *, strict_quotes: bool = True) -> OutputT:
         """Turn a schema-valid answer into the output, grounding quotes in the input's text.
 
         Raises :class:`AnswerError` for content errors a re-ask could fix; with
@@ -93,12 +93,12 @@ class Task(ABC, Generic[I, A, O]):
         """JSON schema of the answer, for ``response_format`` / grammar-constrained decoding."""
         return self.answer_model.model_json_schema()
 
-    def parse_answer(self, raw: str) -> A:
+    def parse_answer(self, raw: str) -> AnswerT:
         """Parse and validate a raw model reply (JSON, possibly inside a Markdown code fence)."""
         text = _strip_code_fence(raw)
         return self.answer_model.model_validate_json(text)  # type: ignore[return-value]
 
-    def validate_input(self, data: Any) -> I:
+    def validate_input(self, data: Any) -> InputT:
         return self.input_model.model_validate(data)  # type: ignore[return-value]
 
 
