@@ -160,10 +160,10 @@ def run_review(spec: ReviewSpec, project_dir: str | Path | None = None, *,
                 say(f"  imported {result.count} records from {file.name} ({result.format})")
         if "dedup" in spec.run.stages:
             run.stages.append("dedup")
-            result = project.run_dedup()
-            run.new_duplicate_links = result.new_links
-            say(f"  deduplicated: {result.groups} groups, {result.duplicates} duplicate records "
-                f"({result.new_links} new links)")
+            dedup = project.run_dedup()
+            run.new_duplicate_links = dedup.new_links
+            say(f"  deduplicated: {dedup.groups} groups, {dedup.duplicates} duplicate records "
+                f"({dedup.new_links} new links)")
     return run
 
 

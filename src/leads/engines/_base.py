@@ -52,11 +52,11 @@ class Engine(ABC):
         return None
 
     @abstractmethod
-    def run(self, task: Task, inp: TaskInput | dict[str, Any], *, batch_id: str | None = None,  # type: ignore[type-arg]
+    def run(self, task: Task, inp: TaskInput | dict[str, Any], *, batch_id: str | None = None,
             item_key: str | None = None) -> TaskResult[Any]:
         """Run one task on one input; raises :class:`EngineError` when no valid output can be had."""
 
-    def supports(self, task: Task) -> bool:  # type: ignore[type-arg]
+    def supports(self, task: Task) -> bool:
         return True
 
     def close(self) -> None:  # noqa: B027 - a no-op default; engines holding resources override it
@@ -152,10 +152,9 @@ class LLMEngine(Engine):
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed,
                 "text_budget": self.text_budget}
 
-    def run(self, task: Task, inp: TaskInput | dict[str, Any], *, batch_id: str | None = None,  # type: ignore[type-arg]
+    def run(self, task: Task, inp: TaskInput | dict[str, Any], *, batch_id: str | None = None,
             item_key: str | None = None) -> TaskResult[Any]:
-        if not isinstance(inp, TaskInput):
-            inp = task.validate_input(inp)
+        inp = inp if isinstance(inp, TaskInput) else task.validate_input(inp)
         messages = task.messages(inp, text_budget=self.text_budget)
         schema = task.answer_schema()
         options = self.options()
@@ -203,7 +202,7 @@ class LLMEngine(Engine):
             attempts=[a.as_dict() for a in attempts],
         )
 
-    def _from_cache(self, task: Task, inp: TaskInput, hit: CallRecord, batch_id: str | None,  # type: ignore[type-arg]
+    def _from_cache(self, task: Task, inp: TaskInput, hit: CallRecord, batch_id: str | None,
                     item_key: str | None) -> TaskResult[Any] | None:
         try:
             output = task.output_model.model_validate(hit.parsed)

@@ -62,13 +62,12 @@ class ClassicEngine(Engine):
     def model(self) -> str | None:
         return "classic"
 
-    def supports(self, task: Task) -> bool:  # type: ignore[type-arg]
+    def supports(self, task: Task) -> bool:
         return task.name in implementations()
 
-    def run(self, task: Task, inp: TaskInput | dict[str, Any], *, batch_id: str | None = None,  # type: ignore[type-arg]
+    def run(self, task: Task, inp: TaskInput | dict[str, Any], *, batch_id: str | None = None,
             item_key: str | None = None) -> TaskResult[Any]:
-        if not isinstance(inp, TaskInput):
-            inp = task.validate_input(inp)
+        inp = inp if isinstance(inp, TaskInput) else task.validate_input(inp)
         found = implementations().get(task.name)
         if found is None:
             raise EngineError(

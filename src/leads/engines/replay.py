@@ -30,10 +30,9 @@ class ReplayEngine(Engine):
     def model(self) -> str | None:
         return "replay"
 
-    def run(self, task: Task, inp: TaskInput | dict[str, Any], *, batch_id: str | None = None,  # type: ignore[type-arg]
+    def run(self, task: Task, inp: TaskInput | dict[str, Any], *, batch_id: str | None = None,
             item_key: str | None = None) -> TaskResult[Any]:
-        if not isinstance(inp, TaskInput):
-            inp = task.validate_input(inp)
+        inp = inp if isinstance(inp, TaskInput) else task.validate_input(inp)
         candidates = [
             prompt_hash(list(task.messages(inp, text_budget=self.text_budget)), task.schema_id, task.answer_schema()),  # type: ignore[arg-type]
             prompt_hash([{"role": "input", "content": inp.model_dump_json()}], task.schema_id, None),  # classic

@@ -127,9 +127,7 @@ def _safe_sniff(fmt: RecordFormat, head: bytes) -> bool:
         return False
 
 
-def read_records(
-    path: str | os.PathLike[str], format: str | None = None
-) -> Iterator[Record]:
+def read_records(path: str | os.PathLike[str], format: str | None = None) -> Iterator[Record]:
     """Yield the records of a file (plain or gzip-compressed), detecting its format if not given.
 
     Any failure is a :class:`LeadsError` that names the file; malformed content is a
@@ -183,9 +181,11 @@ def write_records(
         raise LeadsError(f"format {fmt.name!r} cannot be written")
     if hasattr(path, "write"):
         return fmt.write(records, path)  # type: ignore[arg-type]
-    target = Path(path)  # type: ignore[arg-type]
-    opener = gzip.open if target.name.lower().endswith(".gz") else open
-    with opener(target, "wb") as stream:  # type: ignore[operator]
+    target = Path(path)
+    if target.name.lower().endswith(".gz"):
+        with gzip.open(target, "wb") as compressed:
+            return fmt.write(records, compressed)  # type: ignore[arg-type]
+    with open(target, "wb") as stream:
         return fmt.write(records, stream)
 
 

@@ -35,7 +35,9 @@ def read(stream: BinaryIO, source: str) -> Iterator[Record]:
         try:
             obj = json.loads(line)
         except ValueError as exc:
-            raise FormatError(f"invalid JSON: {exc}", source=source, record=number, line=line_no) from None
+            raise FormatError(
+                f"invalid JSON: {exc}", source=source, record=number, line=line_no
+            ) from None
         if not isinstance(obj, dict):
             raise FormatError("expected a JSON object", source=source, record=number, line=line_no)
         try:
@@ -43,7 +45,9 @@ def read(stream: BinaryIO, source: str) -> Iterator[Record]:
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or None
-            raise FormatError(first["msg"], source=source, record=number, line=line_no, field=field) from None
+            raise FormatError(
+                first["msg"], source=source, record=number, line=line_no, field=field
+            ) from None
 
 
 def write(records: Iterable[Record], stream: BinaryIO) -> int:

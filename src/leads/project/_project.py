@@ -587,7 +587,7 @@ class Project:
 
             members = sorted({k for pair in links for k in pair})
             grouped = group_duplicates(
-                members, [DuplicateLink(a, b, rule, 1.0) for (a, b), rule in links.items()]
+                members, [DuplicateLink(a, b, rule, 1.0) for (a, b), rule in links.items()]  # type: ignore[arg-type]
             )
             needed = sorted({k for g in grouped for k in g})
             data = dict(

@@ -34,7 +34,7 @@ from leads.tasks.extraction import (
 )
 from leads.tasks.search_query import QueryInput, QueryOutput, SearchQueryTask
 
-TASKS: dict[str, Task] = {  # type: ignore[type-arg]
+TASKS: dict[str, Task] = {
     task.name: task
     for task in (
         SearchQueryTask(),
@@ -48,7 +48,7 @@ TASKS: dict[str, Task] = {  # type: ignore[type-arg]
 }
 
 
-def get_task(name: str) -> Task:  # type: ignore[type-arg]
+def get_task(name: str) -> Task:
     from leads.errors import LeadsError
 
     try:

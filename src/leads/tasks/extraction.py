@@ -463,7 +463,7 @@ class PicoTask(Task[PicoInput, PicoAnswer, PicoOutput]):
         for label in ("participants", "interventions", "outcomes"):
             evidence, missing = ground_quotes(getattr(answer, label), inp.text, strict=strict_quotes,
                                               where=label)
-            spans.extend(PicoSpan(label=label, start=e.start, end=e.end, text=e.quote) for e in evidence)  # type: ignore[arg-type]
+            spans.extend(PicoSpan(label=label, start=e.start, end=e.end, text=e.quote) for e in evidence)
             unsupported.extend(missing)
         spans.sort(key=lambda s: (s.start, s.end))
         return PicoOutput(spans=spans, unsupported_quotes=unsupported)
