@@ -28,7 +28,10 @@ def sniff(head: bytes) -> bool:
 def read(stream: BinaryIO, source: str) -> Iterator[Record]:
     text = decode_text(stream.read(), source)
     number = 0
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() would also split on U+2028, U+0085 and other
+    # separators that may appear raw inside JSON strings.
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         number += 1
