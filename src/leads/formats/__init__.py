@@ -21,7 +21,7 @@ from leads.formats._registry import (
 )
 
 # Built-in formats register on import.
-from leads.formats import jsonl  # noqa: F401  isort: skip
+from leads.formats import bibtex, jsonl, medline, ris  # noqa: F401  isort: skip
 
 __all__ = [
     "RecordFormat",
