@@ -21,7 +21,16 @@ from leads.formats._registry import (
 )
 
 # Built-in formats register on import.
-from leads.formats import bibtex, jsonl, medline, ris  # noqa: F401  isort: skip
+from leads.formats import (  # noqa: F401  isort: skip
+    bibtex,
+    ctgov,
+    endnote_xml,
+    jsonl,
+    medline,
+    pubmed_xml,
+    ris,
+    tabular,
+)
 
 __all__ = [
     "RecordFormat",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import getpass
 import hashlib
 import os
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -424,7 +426,8 @@ class Project:
                     f"{previous.executed_at:%Y-%m-%d %H:%M}); pass force=True (--force) to import it again"
                 )
         fmt = get_format(format) if format else detect_format(file_path)
-        records = list(read_records(file_path, format=fmt.name))
+        with _gc_paused():
+            records = list(read_records(file_path, format=fmt.name))
         search_id, ids = self.add_records(
             records,
             source="file",
@@ -825,6 +828,22 @@ class Project:
             if keep is None or stored.id in keep
         )
         return write_records(records, target, format)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a file's records are built.
+
+    Building tens of thousands of Records (each ~65 container objects) makes the collector rescan
+    the growing list again and again, more than halving parse speed; nothing cyclic is created.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _file_sha256(path: Path) -> str:
