@@ -428,15 +428,15 @@ class Project:
         fmt = get_format(format) if format else detect_format(file_path)
         with _gc_paused():
             records = list(read_records(file_path, format=fmt.name))
-        search_id, ids = self.add_records(
-            records,
-            source="file",
-            kind="other",
-            file_name=file_path.name,
-            format=fmt.name,
-            response_sha256=sha256,
-            progress=progress,
-        )
+            search_id, ids = self.add_records(
+                records,
+                source="file",
+                kind="other",
+                file_name=file_path.name,
+                format=fmt.name,
+                response_sha256=sha256,
+                progress=progress,
+            )
         return ImportResult(search_id, file_path.name, fmt.name, len(records), ids, sha256)
 
     def add_records(
