@@ -18,7 +18,7 @@ def test_all_is_unique_and_public() -> None:
     assert all(not n.startswith("_") or n == "__version__" for n in leads.__all__)
 
 
-@pytest.mark.parametrize("module", ["leads.formats", "leads.project", "leads.records", "leads.errors", "leads.dedup"])
+@pytest.mark.parametrize("module", ["leads.formats", "leads.project", "leads.records", "leads.errors", "leads.dedup", "leads.vocab", "leads.engines", "leads.tasks", "leads.grounding"])
 def test_submodule_all(module: str) -> None:
     mod = importlib.import_module(module)
     for name in mod.__all__:
