@@ -412,5 +412,13 @@ def iter_commands(group: click.Group = main, prefix: str = "leads") -> Iterator[
             yield from iter_commands(command, full)
 
 
+def _add_stage_commands() -> None:
+    from leads.search.cli import search_group
+
+    main.add_command(search_group, name="search")
+
+
+_add_stage_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()
