@@ -169,7 +169,7 @@ def test_search_query_syntax_is_checked() -> None:
     engine = LLMEngine(FakeBackend([{"query": "(estradiol OR estrogen AND"}, {"query": "estradiol AND women"}]))
     out = engine.run(TASKS["search_query"], {"population": "women"}).output
     assert out.query == "estradiol AND women"
-    assert "unclosed" in engine.log.records[0].validation_errors[0]  # type: ignore[attr-defined]
+    assert "not valid PubMed syntax" in engine.log.records[0].validation_errors[0]  # type: ignore[attr-defined]
 
 
 def test_classic_engine_without_implementation_says_so() -> None:

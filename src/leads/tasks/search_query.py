@@ -34,32 +34,6 @@ class QueryOutput(TaskOutput):
     query: str
 
 
-def check_boolean_syntax(query: str) -> None:
-    """Balanced parentheses and quotes, no dangling operator: the checks a re-ask can fix.
-
-    (The search stage parses queries fully with the PubMed grammar; this is the engine-level
-    sanity check.)
-    """
-    depth = 0
-    in_quote = False
-    for position, ch in enumerate(query):
-        if ch == '"':
-            in_quote = not in_quote
-        elif not in_quote and ch == "(":
-            depth += 1
-        elif not in_quote and ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise AnswerError(f"unbalanced ')' at position {position} in the query")
-    if in_quote:
-        raise AnswerError("unclosed double quote in the query")
-    if depth:
-        raise AnswerError(f"{depth} unclosed '(' in the query")
-    words = query.replace("(", " ").replace(")", " ").split()
-    if words and (words[0] in {"AND", "OR", "NOT"} or words[-1] in {"AND", "OR", "NOT"}):
-        raise AnswerError("the query starts or ends with a Boolean operator")
-
-
 class SearchQueryTask(Task[QueryInput, QueryAnswer, QueryOutput]):
     name = "search_query"
     description = "PICO (and/or eligibility criteria) -> PubMed Boolean query"
@@ -86,6 +60,12 @@ class SearchQueryTask(Task[QueryInput, QueryAnswer, QueryOutput]):
         )
 
     def finish(self, answer: QueryAnswer, inp: QueryInput, *, strict_quotes: bool = True) -> QueryOutput:
+        from leads.errors import QueryError
+        from leads.search.query import parse, to_pubmed
+
         query = " ".join(answer.query.split())
-        check_boolean_syntax(query)
-        return QueryOutput(query=query)
+        try:
+            node = parse(query)
+        except QueryError as exc:
+            raise AnswerError(f"the query is not valid PubMed syntax: {exc}") from None
+        return QueryOutput(query=to_pubmed(node))
