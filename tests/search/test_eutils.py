@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import http.server
-import itertools
 import re
 import threading
 import time
@@ -752,9 +751,11 @@ def test_rate_limiter_is_shared_fairly_across_threads() -> None:
     for thread in threads:
         thread.join()
     stamps.sort()
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert min(gaps) > 0.015  # 20 ms slots, allowing for scheduling jitter
+    # Stamps are taken after acquire(), so a descheduled thread can bunch two of them; check the
+    # rate over windows rather than single gaps: 12 slots of 20 ms take at least 220 ms, and any
+    # six consecutive grants span at least 4 slots.
     assert stamps[-1] - stamps[0] >= 11 * 0.02 - 0.005
+    assert all(b - a >= 4 * 0.02 for a, b in zip(stamps, stamps[5:], strict=False))
 
 
 def test_client_rate_follows_the_api_key_and_limits_real_requests(
