@@ -16,6 +16,7 @@ from leads.engines._registry import (
     hookspec,
     plugin_manager,
 )
+from leads.engines.batch import BatchReport, batch_results, run_batch
 from leads.engines.calllog import (
     CallLog,
     CallRecord,
@@ -26,6 +27,7 @@ from leads.engines.calllog import (
 )
 
 __all__ = [
+    "BatchReport",
     "CallLog",
     "CallRecord",
     "ChatBackend",
@@ -36,6 +38,7 @@ __all__ = [
     "FakeBackend",
     "LLMEngine",
     "MemoryCallLog",
+    "batch_results",
     "TaskResult",
     "default_call_log",
     "engine_config",
@@ -45,4 +48,5 @@ __all__ = [
     "hookspec",
     "plugin_manager",
     "prompt_hash",
+    "run_batch",
 ]
