@@ -413,9 +413,11 @@ def iter_commands(group: click.Group = main, prefix: str = "leads") -> Iterator[
 
 
 def _add_stage_commands() -> None:
+    from leads.engines.serve import serve_model_command
     from leads.search.cli import search_group
 
     main.add_command(search_group, name="search")
+    main.add_command(serve_model_command, name="serve-model")
 
 
 _add_stage_commands()
