@@ -54,7 +54,8 @@ def test_valid_answer_is_grounded_scored_and_logged() -> None:
     assert call.raw_output == json.dumps(good_eligibility())
     assert "# PAPER DETAILS #" in call.messages[0]["content"]
     # the schema was sent
-    assert backend.requests[0]["schema"]["properties"]["evaluations"]["maxItems"] == 40
+    evaluations = backend.requests[0]["schema"]["properties"]["evaluations"]
+    assert evaluations["minItems"] == evaluations["maxItems"] == 2  # exactly one per criterion
     assert backend.requests[0]["options"]["temperature"] == 0
 
 

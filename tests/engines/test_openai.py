@@ -124,7 +124,9 @@ def test_request_uses_response_format_json_schema_and_passes_options() -> None:
         "type": "json_schema",
         "json_schema": {
             "name": "eligibility",
-            "schema": TASKS["eligibility"].answer_schema(),
+            "schema": TASKS["eligibility"].answer_schema(
+                TASKS["eligibility"].validate_input(ELIGIBILITY)
+            ),
             "strict": False,
         },
     }

@@ -156,7 +156,7 @@ class LLMEngine(Engine):
             item_key: str | None = None) -> TaskResult[Any]:
         inp = inp if isinstance(inp, TaskInput) else task.validate_input(inp)
         messages = task.messages(inp, text_budget=self.text_budget)
-        schema = task.answer_schema()
+        schema = task.answer_schema(inp)
         options = self.options()
         first_hash = prompt_hash(list(messages), task.schema_id, schema)  # type: ignore[arg-type]
         if self.cache and self.temperature == 0:

@@ -29,7 +29,7 @@ GPU nodes: vLLM inside Ray instead of HTTP servers. On a node with GPUs (``pip i
 without a GPU); the driver side is the same, with :class:`PrefetchedEngine`. A sketch for Ray
 2.60 (``sampling_params["structured_outputs"]`` becomes vLLM's ``StructuredOutputsParams``)::
 
-    schema = json.dumps(task.answer_schema())        # strings: Arrow would reshape a dict schema
+    schema = json.dumps(task.answer_schema(inp))     # strings: Arrow would reshape a dict schema
     config = vLLMEngineProcessorConfig(model_source="/models/leads-7b", concurrency=4, batch_size=64,
                                        engine_kwargs={"max_model_len": 16384})
     processor = build_processor(config,
@@ -92,14 +92,15 @@ def ray_available() -> bool:
     return True
 
 
-def chat_payload(engine: LLMEngine, task: Task, messages: list[Message]) -> dict[str, Any]:
+def chat_payload(engine: LLMEngine, task: Task, messages: list[Message],
+                 inp: TaskInput | None = None) -> dict[str, Any]:
     """The chat-completions request :class:`~leads.engines.openai.OpenAIBackend` would send."""
     options = engine.options()
     payload: dict[str, Any] = {
         "model": engine.model,
         "messages": list(messages),
         "response_format": {"type": "json_schema",
-                            "json_schema": {"name": task.name, "schema": task.answer_schema(), "strict": False}},
+                            "json_schema": {"name": task.name, "schema": task.answer_schema(inp), "strict": False}},
     }
     for key in ("temperature", "max_tokens", "seed"):
         if options.get(key) is not None:
@@ -355,14 +356,14 @@ def run_batch_ray(
             direct.append(key)  # run_batch reports the invalid input
             continue
         messages = task.messages(inp, text_budget=lead.text_budget)
-        if use_cache and log.find(prompt_hash(list(messages), task.schema_id, task.answer_schema()),  # type: ignore[arg-type]
+        if use_cache and log.find(prompt_hash(list(messages), task.schema_id, task.answer_schema(inp)),  # type: ignore[arg-type]
                                   engine=lead.name, model=lead.model, options=lead.options()) is not None:
             direct.append(key)
             continue
         server = len(shard) % len(base_urls)
         shard[key] = server
         rows[server].append({"item_key": key, "server": server,
-                             "payload": {"body": json.dumps(chat_payload(lead, task, messages))}})
+                             "payload": {"body": json.dumps(chat_payload(lead, task, messages, inp))}})
     inputs = dict(work)
     pending = len(direct) + len(shard)
     answers: dict[str, tuple[Completion, float | None]] = {}

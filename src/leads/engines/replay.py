@@ -34,7 +34,7 @@ class ReplayEngine(Engine):
             item_key: str | None = None) -> TaskResult[Any]:
         inp = inp if isinstance(inp, TaskInput) else task.validate_input(inp)
         candidates = [
-            prompt_hash(list(task.messages(inp, text_budget=self.text_budget)), task.schema_id, task.answer_schema()),  # type: ignore[arg-type]
+            prompt_hash(list(task.messages(inp, text_budget=self.text_budget)), task.schema_id, task.answer_schema(inp)),  # type: ignore[arg-type]
             prompt_hash([{"role": "input", "content": inp.model_dump_json()}], task.schema_id, None),  # classic
         ]
         hit = next((h for h in (self.source.find(c) for c in candidates) if h is not None), None)

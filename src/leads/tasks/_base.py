@@ -23,6 +23,8 @@ __all__ = [
     "Task",
     "TaskInput",
     "TaskOutput",
+    "enum_property",
+    "exact_items",
     "ground_quotes",
     "leads_prompt",
     "truncate_text",
@@ -89,8 +91,12 @@ class Task(ABC, Generic[InputT, AnswerT, OutputT]):
     def schema_id(self) -> str:
         return f"leads.{self.name}.v{self.prompt_version}"
 
-    def answer_schema(self) -> dict[str, Any]:
-        """JSON schema of the answer, for ``response_format`` / grammar-constrained decoding."""
+    def answer_schema(self, inp: InputT | None = None) -> dict[str, Any]:
+        """JSON schema of the answer, for ``response_format`` / grammar-constrained decoding.
+
+        Given the input, tasks narrow it (exactly one evaluation per criterion, group ids and
+        field names from the input), so constrained decoding enforces what validation checks.
+        """
         return self.answer_model.model_json_schema()
 
     def parse_answer(self, raw: str) -> AnswerT:
@@ -100,6 +106,19 @@ class Task(ABC, Generic[InputT, AnswerT, OutputT]):
 
     def validate_input(self, data: Any) -> InputT:
         return self.input_model.model_validate(data)  # type: ignore[return-value]
+
+
+def exact_items(schema: dict[str, Any], count: int) -> None:
+    """Require exactly ``count`` items of an array schema."""
+    schema["minItems"] = schema["maxItems"] = count
+
+
+def enum_property(schema: dict[str, Any], definition: str, prop: str, values: list[str]) -> None:
+    """Restrict ``$defs[definition].properties[prop]`` to the given values."""
+    target = schema["$defs"][definition]["properties"][prop]
+    for key in ("anyOf", "type", "maxLength", "minLength"):
+        target.pop(key, None)
+    target["enum"] = list(dict.fromkeys(values))
 
 
 def _strip_code_fence(raw: str) -> str:

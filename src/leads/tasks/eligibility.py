@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +13,7 @@ from leads.tasks._base import (
     Task,
     TaskInput,
     TaskOutput,
+    exact_items,
     ground_quotes,
     leads_prompt,
     truncate_text,
@@ -96,6 +97,12 @@ class EligibilityTask(Task[EligibilityInput, EligibilityAnswer, EligibilityOutpu
     input_model = EligibilityInput
     answer_model = EligibilityAnswer
     output_model = EligibilityOutput
+
+    def answer_schema(self, inp: EligibilityInput | None = None) -> dict[str, Any]:
+        schema = super().answer_schema(inp)
+        if inp is not None:
+            exact_items(schema["properties"]["evaluations"], len(inp.criteria))
+        return schema
 
     def messages(self, inp: EligibilityInput, *, text_budget: int | None = None) -> list[Message]:
         criteria = "\n".join(

@@ -7,7 +7,7 @@ located in the paper; ``None`` means "not reported", which is an answer, not a f
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
@@ -18,6 +18,8 @@ from leads.tasks._base import (
     Task,
     TaskInput,
     TaskOutput,
+    enum_property,
+    exact_items,
     ground_quotes,
     leads_prompt,
     truncate_text,
@@ -122,6 +124,13 @@ class StudyCharacteristicsTask(Task[CharacteristicsInput, CharacteristicsAnswer,
     input_model = CharacteristicsInput
     answer_model = CharacteristicsAnswer
     output_model = CharacteristicsOutput
+
+    def answer_schema(self, inp: CharacteristicsInput | None = None) -> dict[str, Any]:
+        schema = super().answer_schema(inp)
+        if inp is not None:
+            exact_items(schema, len(inp.fields))
+            enum_property(schema, "_FieldAnswer", "name", [f.name for f in inp.fields])
+        return schema
 
     def messages(self, inp: CharacteristicsInput, *, text_budget: int | None = None) -> list[Message]:
         fields = "\n".join(f"- {f.name}: {f.description}" for f in inp.fields)
@@ -314,6 +323,13 @@ class ParticipantStatisticsTask(Task[ParticipantsInput, ParticipantsAnswer, Part
     answer_model = ParticipantsAnswer
     output_model = ParticipantsOutput
 
+    def answer_schema(self, inp: ParticipantsInput | None = None) -> dict[str, Any]:
+        schema = super().answer_schema(inp)
+        if inp is not None:
+            exact_items(schema["properties"]["results"], len(inp.groups))
+            enum_property(schema, "_GroupValueAnswer", "groupId", [g.id for g in inp.groups])
+        return schema
+
     def messages(self, inp: ParticipantsInput, *, text_budget: int | None = None) -> list[Message]:
         target = (f"Baseline measure: {inp.measure}\nparamType: {inp.param_type}\n"
                   f"unitOfMeasure: {inp.unit}\nGroups:\n{_groups_text(inp.groups)}")
@@ -376,6 +392,14 @@ class TrialResultsTask(Task[ResultsInput, ResultsAnswer, ResultsOutput]):
     input_model = ResultsInput
     answer_model = ResultsAnswer
     output_model = ResultsOutput
+
+    def answer_schema(self, inp: ResultsInput | None = None) -> dict[str, Any]:
+        schema = super().answer_schema(inp)
+        if inp is not None:
+            exact_items(schema["properties"]["results"], len(inp.groups))
+            schema["properties"]["denomValue"]["maxItems"] = len(inp.groups)
+            enum_property(schema, "_ResultValueAnswer", "title", [g.title for g in inp.groups])
+        return schema
 
     def messages(self, inp: ResultsInput, *, text_budget: int | None = None) -> list[Message]:
         target = f"Outcome: {inp.outcome}\n"
