@@ -418,6 +418,9 @@ def _add_stage_commands() -> None:
 
     main.add_command(search_group, name="search")
     main.add_command(serve_model_command, name="serve-model")
+    from leads.search.query_cli import query_command
+
+    main.add_command(query_command, name="query")
 
 
 _add_stage_commands()

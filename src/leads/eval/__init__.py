@@ -1,0 +1,3 @@
+"""Benchmarks for the six tasks (search: :mod:`leads.eval.search`)."""
+
+__all__: list[str] = []
