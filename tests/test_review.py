@@ -55,7 +55,7 @@ def test_spec_errors_name_the_file_and_field(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"field 'run.stages'.*unknown stage 'screen-everything'"):
         load_spec(bad)
     bad.write_text('[review]\nname = "x"\nprojekt = "typo"\n')
-    with pytest.raises(FormatError, match="review.projekt"):
+    with pytest.raises(FormatError, match=r"review\.projekt"):
         load_spec(bad)
     bad.write_text('[review]\nname = "x"\n[[sources]]\nfile = "nowhere.ris"\n')
     with pytest.raises(FormatError, match="source file not found"):

@@ -421,6 +421,15 @@ def _add_stage_commands() -> None:
     from leads.search.query_cli import query_command
 
     main.add_command(query_command, name="query")
+    from leads.search.corpus_cli import corpus_group
+
+    main.add_command(corpus_group, name="corpus")
+    from leads.screen.cli import simulate_command
+
+    main.add_command(simulate_command, name="simulate")
+    from leads.eval.cli import eval_group
+
+    main.add_command(eval_group, name="eval")
 
 
 _add_stage_commands()

@@ -1282,7 +1282,7 @@ def markdown_table(evaluation: SearchEvaluation) -> str:
 @click.option("--corpus", "corpus_spec", default="haystack", show_default=True,
               help="'haystack' (shared developer corpus), a records .jsonl[.gz], or a corpus .db.")
 @click.option("--topics", "topic_set", type=click.Choice(["cohen", "clef", "all"]), default="cohen",
-              show_default=True)
+              show_default=True, help="Topic set: Cohen 2006 drug-class reviews, CLEF TAR, or both.")
 @click.option("--engine", default="classic", show_default=True,
               help="Engine that writes the queries (classic, openai, llamacpp, ...).")
 @click.option("--rct-filter/--no-rct-filter", default=False, show_default=True,

@@ -1,0 +1,17 @@
+"""``leads eval``: benchmarks of each stage on held-out data (results go to docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import click
+
+from leads.eval.search import eval_search_command
+
+__all__ = ["eval_group"]
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Measure a stage against gold data (search recall, screening, extraction)."""
+
+
+eval_group.add_command(eval_search_command, name="search")
