@@ -28,7 +28,10 @@ _IMPLEMENTATIONS: dict[str, tuple[ClassicFunction, str]] = {}
 IMPLEMENTATION_MODULES = (
     "leads.search.generate",
     "leads.screen.classic",
-    "leads.extract.classic",
+    "leads.extract.pico",
+    "leads.extract.characteristics",
+    "leads.extract.participants",
+    "leads.extract.results",
 )
 
 
