@@ -505,3 +505,11 @@ def test_deeply_nested_list_cell_is_just_text() -> None:
     cell = "[" * 5000 + "]" * 5000
     (record,) = read_bytes(f"title,authors\nA,{cell}\n".encode(), format="csv")
     assert record.authors == [cell]
+
+
+def test_tsv_cells_with_commas_keep_the_tab_delimiter() -> None:
+    # Found by hypothesis: a one-column TSV whose cell holds a comma was read as a CSV.
+    back = read_bytes(b"volume\r\n\",\"\r\n", format="tsv", source="one.tsv")
+    assert [r.volume for r in back] == [","]
+    back = read_bytes(b"title\tvolume\r\nA, b\t1,2\r\n", format="tsv", source="two.tsv")
+    assert [(r.title, r.volume) for r in back] == [("A, b", "1,2")]

@@ -51,7 +51,7 @@ from leads.errors import FormatError, LeadsError
 from leads.formats._registry import RecordFormat, decode_text, register_format
 from leads.records import Record, find_identifiers
 
-__all__ = ["CSV_FORMAT", "TSV_FORMAT", "XLSX_FORMAT", "read_csv", "read_xlsx", "sniff_csv"]
+__all__ = ["CSV_FORMAT", "TSV_FORMAT", "XLSX_FORMAT", "read_csv", "read_tsv", "read_xlsx", "sniff_csv"]
 
 _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "source_id": ("record_id", "source_id", "key", "covidence_#", "covidence_number"),
@@ -384,8 +384,19 @@ def _records(rows: Iterator[tuple[int, list[str]]], source: str) -> Iterator[Rec
 
 
 def read_csv(stream: BinaryIO, source: str) -> Iterator[Record]:
+    """Delimited text; the delimiter (, ; or tab) is the one whose header has the most known columns."""
+    return _read_delimited(stream, source, None)
+
+
+def read_tsv(stream: BinaryIO, source: str) -> Iterator[Record]:
+    """Tab-separated text: the delimiter is a tab, whatever the cells contain."""
+    return _read_delimited(stream, source, "\t")
+
+
+def _read_delimited(stream: BinaryIO, source: str, delimiter: str | None) -> Iterator[Record]:
     text = decode_text(stream.read(), source).lstrip("\ufeff")
-    delimiter, _known = _choose_delimiter(text[:65536])
+    if delimiter is None:
+        delimiter, _known = _choose_delimiter(text[:65536])
     if csv.field_size_limit() < _CSV_FIELD_LIMIT:
         csv.field_size_limit(_CSV_FIELD_LIMIT)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -600,7 +611,7 @@ TSV_FORMAT = register_format(
         description="Tab-separated values with ASReview / Rayyan / Covidence column names",
         extensions=(".tsv", ".tab"),
         sniff=sniff_tsv,
-        read=read_csv,
+        read=read_tsv,
         write=write_tsv,
         priority=-9,
     )
