@@ -430,6 +430,9 @@ def _add_stage_commands() -> None:
     from leads.eval.cli import eval_group
 
     main.add_command(eval_group, name="eval")
+    from leads.synthesis.cli import synthesize_command
+
+    main.add_command(synthesize_command, name="synthesize")
 
 
 _add_stage_commands()
