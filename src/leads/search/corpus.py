@@ -1470,7 +1470,9 @@ class _Planner:
         d = self.corpus.mesh.descriptor(term.text)
         if d is not None:
             name_words = _words(d.name)
-            if [w.casefold() for w in name_words] != [w.casefold() for w in _words(term.text)]:
+            # The name's words are searched one by one ("single-blind" becomes single AND blind),
+            # so they add matches whenever they differ from the words as typed.
+            if [w.casefold() for w in name_words] != [w.casefold() for w in words]:
                 parts.append(self.all_words(name_words))
             found = self.corpus.mesh.explode(d)
             dids = tuple(str(did) for did in self.corpus._dids_for_uis(x.ui for x in found))
