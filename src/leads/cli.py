@@ -433,6 +433,9 @@ def _add_stage_commands() -> None:
     from leads.synthesis.cli import synthesize_command
 
     main.add_command(synthesize_command, name="synthesize")
+    from leads.documents.cli import documents_group
+
+    main.add_command(documents_group, name="documents")
 
 
 _add_stage_commands()

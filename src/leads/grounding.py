@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
-__all__ = ["Span", "locate", "locate_all"]
+__all__ = ["Span", "locate", "locate_all", "locate_every", "normalize_with_map"]
 
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
                          "\u2014": "-", "\u2212": "-", "\u00a0": " ", "\u2009": " ", "\u202f": " "})
@@ -57,9 +57,26 @@ def _normalize_with_map(text: str) -> tuple[str, list[int]]:
     return "".join(out), index
 
 
-def locate(quote: str, text: str, *, min_score: float = 0.9, start_hint: int = 0) -> Span | None:
-    """Find ``quote`` in ``text``; ``None`` if it is not there (fuzzy score below ``min_score``)."""
-    quote = quote.strip().strip('"').strip()
+def normalize_with_map(text: str) -> tuple[str, list[int]]:
+    """``text`` normalised as :func:`locate` compares it, and each character's source index.
+
+    Callers that locate many quotes in one long text compute this once and pass it to
+    :func:`locate` / :func:`locate_every` as ``normalized``.
+    """
+    return _normalize_with_map(text)
+
+
+def _clean_quote(quote: str) -> str:
+    return quote.strip().strip('"').strip()
+
+
+def locate(quote: str, text: str, *, min_score: float = 0.9, start_hint: int = 0,
+           normalized: tuple[str, list[int]] | None = None) -> Span | None:
+    """Find ``quote`` in ``text``; ``None`` if it is not there (fuzzy score below ``min_score``).
+
+    ``normalized`` is ``normalize_with_map(text)`` when the caller has it already.
+    """
+    quote = _clean_quote(quote)
     if not quote or not text:
         return None
     position = text.find(quote, start_hint)
@@ -67,7 +84,7 @@ def locate(quote: str, text: str, *, min_score: float = 0.9, start_hint: int = 0
         position = text.find(quote)
     if position >= 0:
         return Span(position, position + len(quote), quote, 1.0, "exact")
-    norm_text, mapping = _normalize_with_map(text)
+    norm_text, mapping = normalized if normalized is not None else _normalize_with_map(text)
     norm_quote, _ = _normalize_with_map(quote)
     if not norm_quote:
         return None
@@ -92,6 +109,40 @@ def locate(quote: str, text: str, *, min_score: float = 0.9, start_hint: int = 0
     while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
         end += 1
     return Span(start, end, text[start:end], alignment.score / 100, "fuzzy")
+
+
+def locate_every(quote: str, text: str, *, min_score: float = 0.9, limit: int | None = None,
+                 normalized: tuple[str, list[int]] | None = None) -> list[Span]:
+    """Every occurrence of ``quote`` in ``text``, in text order; empty when it is not there.
+
+    Exact occurrences when there are any; otherwise every occurrence after normalisation
+    (whitespace, quotes, dashes, case); otherwise the single best fuzzy match (see
+    :func:`locate`). ``limit`` caps the number of spans returned.
+    """
+    cleaned = _clean_quote(quote)
+    if not cleaned or not text:
+        return []
+    spans: list[Span] = []
+    position = text.find(cleaned)
+    while position >= 0 and (limit is None or len(spans) < limit):
+        spans.append(Span(position, position + len(cleaned), cleaned, 1.0, "exact"))
+        position = text.find(cleaned, position + 1)
+    if spans:
+        return spans
+    norm_text, mapping = normalized if normalized is not None else _normalize_with_map(text)
+    norm_quote, _ = _normalize_with_map(cleaned)
+    if not norm_quote:
+        return []
+    position = norm_text.find(norm_quote)
+    while position >= 0 and (limit is None or len(spans) < limit):
+        start = mapping[position]
+        end = mapping[position + len(norm_quote) - 1] + 1
+        spans.append(Span(start, end, text[start:end], 1.0, "normalized"))
+        position = norm_text.find(norm_quote, position + 1)
+    if spans:
+        return spans
+    best = locate(cleaned, text, min_score=min_score, normalized=(norm_text, mapping))
+    return [best] if best is not None else []
 
 
 def locate_all(quotes: list[str], text: str, *, min_score: float = 0.9) -> tuple[list[Span], list[str]]:
