@@ -304,3 +304,19 @@ def test_generated_records_round_trip(records: list[Record]) -> None:
             ], name
         for name in ("year", "pages", "doi", "pmid", "urls"):
             assert getattr(after, name) == getattr(before, name), name
+
+
+_LATEX_PIECES = st.sampled_from(
+    ["\\%", "\\&", "\\_", "\\#", "\\$", "\\{", "\\}", "{", "}", "--", "---", "-", "%", "&", "$", "~",
+     "\\", "\\'e", "\\textit{x}", "``", "''", "^", "_", "#", " ", "\n", "a", "B", "1", "é", "β", ".", "{RCT}"]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.one_of(_LATEX_PIECES, st.text(max_size=3)), max_size=12).map("".join))
+def test_simple_latex_decoding_matches_pylatexenc(text: str) -> None:
+    from leads.formats.bibtex import _DecodeLatexExceptVerbatim, _simple_latex_to_text
+
+    simple = _simple_latex_to_text(text)
+    if simple is not None:
+        assert simple == _DecodeLatexExceptVerbatim()._decoder.latex_to_text(text)

@@ -91,12 +91,34 @@ def sniff(head: bytes) -> bool:
 # --- reading -----------------------------------------------------------------------------------
 
 
+# pylatexenc walks every character, which was most of the read time. Text whose only LaTeX is
+# escaped specials (\% \& \_ \# \$ \{ \}), grouping braces and dashes is decoded here instead,
+# with the same result (tests/formats/test_bibtex.py compares the two); the rest goes to it.
+_SIMPLE_LATEX = re.compile(r"\\[%&_#${}]|---|--|[{}]")
+_SIMPLE_REPLACEMENT = {"---": "\u2014", "--": "\u2013", "{": "", "}": ""}
+_ESCAPED_SPECIAL = re.compile(r"\\[%&_#${}]")
+_NEEDS_DECODER = re.compile(r"\\|[$~%&^]|``|''|!`|\?`")
+
+
+def _simple_latex_to_text(text: str) -> str | None:
+    """``text`` decoded, or None when it holds LaTeX beyond escapes, braces and dashes."""
+    if _NEEDS_DECODER.search(_ESCAPED_SPECIAL.sub("", text)):
+        return None
+    return _SIMPLE_LATEX.sub(lambda m: _SIMPLE_REPLACEMENT.get(m.group(), m.group()[1:]), text)
+
+
 class _DecodeLatexExceptVerbatim(LatexDecodingMiddleware):
     """LaTeX decoding of text fields and of name lists; identifiers and links are left alone."""
 
     def __init__(self) -> None:
         # Math to text: "$\\beta$-blockers" reads "β-blockers", which is what screening needs.
         super().__init__(allow_inplace_modification=True, keep_math_mode=False)
+
+    def _transform_python_value_string(self, python_string: str) -> tuple[str, str]:
+        simple = _simple_latex_to_text(python_string)
+        if simple is not None:
+            return simple, ""
+        return super()._transform_python_value_string(python_string)
 
     def transform_entry(self, entry: Entry, library: Library) -> Block:
         fields = entry.fields
