@@ -326,10 +326,20 @@ def status(project_path: str, as_json: bool) -> None:
     """Show counts per stage and the PRISMA 2020 flow numbers."""
     with _open(project_path) as project:
         st = project.status()
+        stopping = None
+        if st.prisma.records_screened:
+            from leads.screen.workflow import stopping_estimate
+
+            stopping = stopping_estimate(project)
     if as_json:
-        _print_json(st)
+        data = dataclasses.asdict(st) if dataclasses.is_dataclass(st) else st
+        _print_json({**data, "stopping": stopping.as_dict() if stopping else None})
         return
     _print_status(st)
+    if stopping is not None:
+        verdict = "the estimate allows stopping" if stopping.stop else "keep screening"
+        console.print(f"Stopping estimate: recall >= {stopping.recall_lower_bound:.0%}, at most "
+                      f"{stopping.remaining_upper_bound} relevant records left ({verdict}).")
 
 
 def _print_status(st: Any) -> None:
@@ -436,6 +446,17 @@ def _add_stage_commands() -> None:
     from leads.documents.cli import documents_group
 
     main.add_command(documents_group, name="documents")
+    from leads.screen.project_cli import (
+        criteria_group,
+        decide_command,
+        next_command,
+        screen_command,
+    )
+
+    main.add_command(criteria_group, name="criteria")
+    main.add_command(screen_command, name="screen")
+    main.add_command(next_command, name="next")
+    main.add_command(decide_command, name="decide")
 
 
 _add_stage_commands()

@@ -173,7 +173,11 @@ def test_search_query_syntax_is_checked() -> None:
     assert "not valid PubMed syntax" in engine.log.records[0].validation_errors[0]  # type: ignore[attr-defined]
 
 
-def test_classic_engine_without_implementation_says_so() -> None:
+def test_classic_engine_without_implementation_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from leads.engines import classic
+
+    monkeypatch.setattr(classic, "_IMPLEMENTATIONS", {})
+    monkeypatch.setattr(classic, "IMPLEMENTATION_MODULES", ())
     with pytest.raises(EngineError, match="no implementation of task 'pico'"):
         get_engine("classic").run(TASKS["pico"], {"text": "x"})
 

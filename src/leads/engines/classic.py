@@ -28,6 +28,7 @@ _IMPLEMENTATIONS: dict[str, tuple[ClassicFunction, str]] = {}
 IMPLEMENTATION_MODULES = (
     "leads.search.generate",
     "leads.screen.classic",
+    "leads.screen.criteria",
     "leads.extract.pico",
     "leads.extract.characteristics",
     "leads.extract.participants",

@@ -42,6 +42,7 @@ Stage = Literal["title_abstract", "full_text"]
 Label = Literal["include", "exclude", "maybe"]
 STAGES: tuple[str, ...] = ("title_abstract", "full_text")
 LABELS: tuple[str, ...] = ("include", "exclude", "maybe")
+ACTOR_KINDS: tuple[str, ...] = ("human", "ai")
 PROJECT_FILE = "project.toml"
 DATABASE_FILE = "project.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -396,6 +397,20 @@ class Project:
                                 .order_by(t.criteria.c.position)).mappings()
             return [dict(row) | {"version": found.version} for row in rows]
 
+    def criteria_versions(self) -> list[dict[str, Any]]:
+        """Every criteria version, oldest first: ``version``, ``note``, ``created_by``,
+        ``created_at`` and ``count`` (how many criteria it holds)."""
+        count = (sa.select(t.criteria.c.set_id, sa.func.count().label("count"))
+                 .group_by(t.criteria.c.set_id).subquery())
+        query = (
+            sa.select(t.criteria_sets.c.version, t.criteria_sets.c.note, t.criteria_sets.c.created_by,
+                      t.criteria_sets.c.created_at, sa.func.coalesce(count.c.count, 0).label("count"))
+            .select_from(t.criteria_sets.outerjoin(count, count.c.set_id == t.criteria_sets.c.id))
+            .order_by(t.criteria_sets.c.version)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
     # -- importing ---------------------------------------------------------------------------
 
     def import_file(
@@ -701,20 +716,127 @@ class Project:
         call_id: int | None = None,
         ai_assisted: bool | None = None,
         note: str | None = None,
+        actor: str | None = None,
+        criteria_version: int | None = None,
     ) -> int:
-        """Append a screening decision; earlier decisions stay in the history."""
+        """Append a screening decision; earlier decisions stay in the history.
+
+        The decision records the criteria version it was made under: ``criteria_version`` when
+        given (an AI decision made from an assessment under that version), else the newest.
+        ``actor`` defaults to the project's actor; ``actor_kind`` is ``human`` or ``ai``.
+        """
         if label not in (*LABELS, "undo"):
             raise ProjectError(f"label must be one of {', '.join(LABELS)} (got {label!r})")
         if stage not in STAGES:
             raise ProjectError(f"stage must be one of {', '.join(STAGES)} (got {stage!r})")
+        if actor_kind not in ACTOR_KINDS:
+            raise ProjectError(f"actor_kind must be one of {', '.join(ACTOR_KINDS)} (got {actor_kind!r})")
         self._check_records([record_id])
         with self.engine.begin() as conn:
-            set_id = conn.execute(sa.select(sa.func.max(t.criteria_sets.c.id))).scalar()
+            if criteria_version is None:
+                set_id = conn.execute(sa.select(sa.func.max(t.criteria_sets.c.id))).scalar()
+            else:
+                set_id = self._criteria_set_id(conn, criteria_version)
             result = conn.execute(sa.insert(t.decisions).values(
                 record_id=record_id, stage=stage, label=label, reasons=list(reasons),
-                criteria_set_id=set_id, actor=self.actor, actor_kind=actor_kind, call_id=call_id,
+                criteria_set_id=set_id, actor=actor or self.actor, actor_kind=actor_kind, call_id=call_id,
                 ai_assisted=ai_assisted, seconds_spent=seconds_spent, note=note, created_at=_now()))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def decision_history(self, stage: str | None = None, *,
+                         record_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """Every decision (``undo`` rows included) in the order they were made, each with the
+        criteria ``criteria_version`` it was made under; optionally one stage or some records."""
+        query = (
+            sa.select(t.decisions, t.criteria_sets.c.version.label("criteria_version"))
+            .select_from(t.decisions.outerjoin(t.criteria_sets,
+                                               t.criteria_sets.c.id == t.decisions.c.criteria_set_id))
+            .order_by(t.decisions.c.id)
+        )
+        if stage is not None:
+            query = query.where(t.decisions.c.stage == stage)
+        if record_ids is not None:
+            query = query.where(t.decisions.c.record_id.in_(list(record_ids)))
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def duplicate_primaries(self) -> dict[int, int]:
+        """``{record id: primary record id of its duplicate group}`` for records in a group."""
+        return {member: group.primary for member, group in self._group_index().items()}
+
+    # -- AI assessments ----------------------------------------------------------------------
+
+    @staticmethod
+    def _criteria_set_id(conn: Connection, version: int) -> int:
+        found = conn.execute(
+            sa.select(t.criteria_sets.c.id).where(t.criteria_sets.c.version == version)
+        ).scalar()
+        if found is None:
+            raise NotFoundError(f"criteria version {version} does not exist")
+        return int(found)
+
+    def add_assessments(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Append AI assessments (per-criterion verdicts of one record) in one transaction.
+
+        Each row: ``record_id``, ``criteria_version``, ``engine``, ``verdicts`` (the task output's
+        per-criterion verdicts as JSON), ``score``, and optionally ``call_id`` (the call-log row
+        that produced it: the model is read from there) and ``stage`` (default
+        ``title_abstract``). Returns the new row ids. Assessments are suggestions, never
+        decisions: they are append-only and a newer one for the same record and criteria
+        version supersedes the older one.
+        """
+        if not rows:
+            return []
+        now = _now()
+        ids: list[int] = []
+        with self.engine.begin() as conn:
+            set_ids: dict[int, int] = {}
+            for row in rows:
+                version = int(row["criteria_version"])
+                if version not in set_ids:
+                    set_ids[version] = self._criteria_set_id(conn, version)
+                stage = row.get("stage", "title_abstract")
+                if stage not in STAGES:
+                    raise ProjectError(f"stage must be one of {', '.join(STAGES)} (got {stage!r})")
+                result = conn.execute(sa.insert(t.ai_assessments).values(
+                    record_id=int(row["record_id"]), stage=stage, criteria_set_id=set_ids[version],
+                    call_id=row.get("call_id"), engine=str(row["engine"]), verdicts=row["verdicts"],
+                    score=row.get("score"), created_at=now))
+                ids.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
+        return ids
+
+    def assessments(
+        self,
+        *,
+        stage: str | None = "title_abstract",
+        criteria_version: int | None = None,
+        record_ids: Iterable[int] | None = None,
+        engine: str | None = None,
+        call_ids: Iterable[int] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Stored AI assessments, oldest first, each with its ``criteria_version`` and the
+        ``model`` and ``batch_id`` of its call; filtered by stage, criteria version, records,
+        engine or call ids when given."""
+        a, calls = t.ai_assessments, t.model_calls
+        query = (
+            sa.select(a, t.criteria_sets.c.version.label("criteria_version"),
+                      calls.c.model.label("model"), calls.c.batch_id.label("batch_id"))
+            .select_from(a.outerjoin(t.criteria_sets, t.criteria_sets.c.id == a.c.criteria_set_id)
+                         .outerjoin(calls, calls.c.id == a.c.call_id))
+            .order_by(a.c.id)
+        )
+        if stage is not None:
+            query = query.where(a.c.stage == stage)
+        if criteria_version is not None:
+            query = query.where(t.criteria_sets.c.version == criteria_version)
+        if record_ids is not None:
+            query = query.where(a.c.record_id.in_(list(record_ids)))
+        if engine is not None:
+            query = query.where(a.c.engine == engine)
+        if call_ids is not None:
+            query = query.where(a.c.call_id.in_(list(call_ids)))
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
 
     def current_decisions(self, stage: str = "title_abstract") -> dict[int, dict[str, Any]]:
         """The standing decision per record at a stage: the newest one, ``undo`` withdrawing it.

@@ -6,6 +6,7 @@ validated output leads uses, and the LEADS-style prompt. Any engine runs any tas
 """
 
 from leads.tasks._base import AnswerError, Evidence, Message, Task, TaskInput, TaskOutput
+from leads.tasks.criteria import CriteriaInput, CriteriaOutput, CriteriaTask, GeneratedCriterion
 from leads.tasks.eligibility import (
     Criterion,
     CriterionVerdict,
@@ -44,6 +45,7 @@ TASKS: dict[str, Task] = {
         ParticipantStatisticsTask(),
         TrialResultsTask(),
         PicoTask(),
+        CriteriaTask(),
     )
 }
 
@@ -65,6 +67,9 @@ __all__ = [
     "ArmsOutput",
     "CharacteristicsInput",
     "CharacteristicsOutput",
+    "CriteriaInput",
+    "CriteriaOutput",
+    "CriteriaTask",
     "Criterion",
     "CriterionVerdict",
     "EligibilityInput",
@@ -72,6 +77,7 @@ __all__ = [
     "EligibilityTask",
     "Evidence",
     "FieldSpec",
+    "GeneratedCriterion",
     "Group",
     "Message",
     "ParticipantStatisticsTask",
