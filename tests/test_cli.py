@@ -90,3 +90,15 @@ def test_installed_console_script_runs(tmp_path: Path) -> None:
         pytest.skip("console script not installed next to this interpreter")
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("leads, version")
+
+
+def test_the_command_line_starts_without_the_numerical_stack() -> None:
+    # `leads --help` and every quick command must not pay seconds for SciPy, scikit-learn,
+    # matplotlib or torch: heavy modules are imported inside the commands that use them.
+    import subprocess
+    import sys
+
+    code = ("import sys, leads.cli; "
+            "print(sorted(m for m in ('scipy', 'sklearn', 'matplotlib', 'torch', 'statsmodels') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

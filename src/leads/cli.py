@@ -457,6 +457,9 @@ def _add_stage_commands() -> None:
     main.add_command(screen_command, name="screen")
     main.add_command(next_command, name="next")
     main.add_command(decide_command, name="decide")
+    from leads.web.cli import serve_command
+
+    main.add_command(serve_command, name="serve")
 
 
 _add_stage_commands()

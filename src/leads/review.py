@@ -32,6 +32,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -41,7 +42,7 @@ from leads.project._project import _file_sha256
 
 __all__ = ["STAGES", "ReviewRun", "ReviewSpec", "load_spec", "run_review"]
 
-STAGES = ("import", "dedup")
+STAGES = ("import", "dedup", "screen")
 
 
 class _Review(BaseModel):
@@ -76,6 +77,8 @@ class _Run(BaseModel):
     model_config = ConfigDict(extra="forbid")
     stages: list[str] = Field(default_factory=lambda: list(STAGES))
     engine: str = "classic"
+    auto_decide: bool = False
+    """Record the AI's unattended screening decisions (marked as AI decisions, never as human ones)."""
 
 
 class ReviewSpec(BaseModel):
@@ -114,6 +117,13 @@ def load_spec(path: str | Path) -> ReviewSpec:
             f"unknown stage {unknown[0]!r}; this version of leads runs: {', '.join(STAGES)}",
             source=str(path), field="run.stages",
         )
+    has_criteria = bool(spec.criteria.inclusion or spec.criteria.exclusion)
+    if "stages" not in spec.run.model_fields_set and not has_criteria:
+        # by default, every stage the spec has what it needs for
+        spec.run.stages = [s for s in spec.run.stages if s != "screen"]
+    if "screen" in spec.run.stages and not has_criteria:
+        raise FormatError("the screen stage needs eligibility criteria: add inclusion/exclusion lists",
+                          source=str(path), field="criteria")
     for file, _fmt in spec.source_paths():
         if not file.is_file():
             raise FormatError(f"source file not found: {file}", source=str(path), field="sources")
@@ -129,6 +139,7 @@ class ReviewRun:
     skipped: list[str] = field(default_factory=list)
     new_duplicate_links: int = 0
     stages: list[str] = field(default_factory=list)
+    screening: dict[str, Any] | None = None
 
 
 Say = Callable[[str], None]
@@ -164,7 +175,21 @@ def run_review(spec: ReviewSpec, project_dir: str | Path | None = None, *,
             run.new_duplicate_links = dedup.new_links
             say(f"  deduplicated: {dedup.groups} groups, {dedup.duplicates} duplicate records "
                 f"({dedup.new_links} new links)")
+        if "screen" in spec.run.stages:
+            run.stages.append("screen")
+            run.screening = _screen(project, spec, say)
     return run
+
+
+def _screen(project: Project, spec: ReviewSpec, say: Say) -> dict[str, Any]:
+    from leads.screen.workflow import run_screening
+
+    say(f"  screening titles and abstracts against {len(project.criteria())} criteria "
+        f"(engine {spec.run.engine})")
+    result = run_screening(project, spec.run.engine, auto_decide=spec.run.auto_decide, progress=True)
+    for line in result.summary().splitlines():
+        say(f"  {line.strip()}")
+    return result.as_dict()
 
 
 def _store_question_and_criteria(project: Project, spec: ReviewSpec, say: Say) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from leads.eval.extraction_results import results_eval_command
 from leads.eval.search import eval_search_command
 
 __all__ = ["eval_group"]
@@ -15,3 +16,4 @@ def eval_group() -> None:
 
 
 eval_group.add_command(eval_search_command, name="search")
+eval_group.add_command(results_eval_command, name="results")

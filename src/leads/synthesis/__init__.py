@@ -14,34 +14,41 @@ call); effects keep it per input and pooled estimates list their studies and wei
 on the plot can be followed back to the sentence it came from. See ``docs/synthesis.md``.
 """
 
-from leads.synthesis.adapters import (
-    load_input,
-    parse_mean_sd,
-    study_from_extraction,
-    study_from_results,
-)
-from leads.synthesis.effects import compute_effects, study_effect
-from leads.synthesis.forest import forest_plot
-from leads.synthesis.models import (
-    BinaryArm,
-    BinaryStudy,
-    ContinuousArm,
-    ContinuousStudy,
-    DataError,
-    ExcludedStudy,
-    GenericStudy,
-    Heterogeneity,
-    MetaAnalysis,
-    PooledEstimate,
-    Provenance,
-    ReportedEffect,
-    Study,
-    StudyEffect,
-    StudyWeight,
-    SynthesisError,
-    SynthesisInput,
-)
-from leads.synthesis.pooling import mantel_haenszel, meta_analysis, pool_effects, tau2_estimate
+# Names are loaded on first use: the command line imports this package, and the numerical
+# stack (SciPy, statsmodels, matplotlib) takes seconds to load.
+import importlib
+from typing import Any
+
+_LAZY = {
+    "BinaryArm": "leads.synthesis.models",
+    "BinaryStudy": "leads.synthesis.models",
+    "ContinuousArm": "leads.synthesis.models",
+    "ContinuousStudy": "leads.synthesis.models",
+    "DataError": "leads.synthesis.models",
+    "ExcludedStudy": "leads.synthesis.models",
+    "GenericStudy": "leads.synthesis.models",
+    "Heterogeneity": "leads.synthesis.models",
+    "MetaAnalysis": "leads.synthesis.models",
+    "PooledEstimate": "leads.synthesis.models",
+    "Provenance": "leads.synthesis.models",
+    "ReportedEffect": "leads.synthesis.models",
+    "Study": "leads.synthesis.models",
+    "StudyEffect": "leads.synthesis.models",
+    "StudyWeight": "leads.synthesis.models",
+    "SynthesisError": "leads.synthesis.models",
+    "SynthesisInput": "leads.synthesis.models",
+    "compute_effects": "leads.synthesis.effects",
+    "forest_plot": "leads.synthesis.forest",
+    "load_input": "leads.synthesis.adapters",
+    "mantel_haenszel": "leads.synthesis.pooling",
+    "meta_analysis": "leads.synthesis.pooling",
+    "parse_mean_sd": "leads.synthesis.adapters",
+    "pool_effects": "leads.synthesis.pooling",
+    "study_effect": "leads.synthesis.effects",
+    "study_from_extraction": "leads.synthesis.adapters",
+    "study_from_results": "leads.synthesis.adapters",
+    "tau2_estimate": "leads.synthesis.pooling",
+}
 
 __all__ = [
     "BinaryArm",
@@ -73,3 +80,12 @@ __all__ = [
     "study_from_results",
     "tau2_estimate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'leads.synthesis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -355,6 +355,47 @@ class ResultsInput(_PaperInput):
     outcome: str = Field(min_length=1, max_length=500)
     outcome_description: str = Field(default="", max_length=2000)
     groups: list[Group] = Field(min_length=1, max_length=20)
+    outcome_type: Literal["binary", "continuous"] | None = Field(
+        default=None, description="binary (events/total) or continuous (mean, SD); None: decide from the paper")
+
+
+class Derivation(BaseModel):
+    """A number computed rather than read (SD from SE or CI, mean and SD from a median, events
+    from a percentage): the formula named so the reviewer can accept or reject it."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: str = Field(description="the ArmResult field it stands in for: sd, mean, events")
+    value: float
+    formula: str
+    expression: str = ""
+    inputs: dict[str, float] = Field(default_factory=dict)
+
+
+class ArmResult(BaseModel):
+    """Arm-level numbers for meta-analysis: binary (events of group_size) or continuous (mean,
+    SD, group_size), plus what the paper reported instead (SE, CI, median and quartiles or range).
+    Every field is as reported (``None`` = not reported); computed values are in ``derived``."""
+
+    model_config = ConfigDict(extra="forbid")
+    group_id: str
+    events: float | None = None
+    group_size: float | None = None
+    percent: float | None = None
+    mean: float | None = None
+    sd: float | None = None
+    se: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_level: float | None = None
+    median: float | None = None
+    q1: float | None = None
+    q3: float | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    derived: list[Derivation] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+    field_evidence: dict[str, Evidence] = Field(
+        default_factory=dict, description="the quote each number was read from, by field name")
 
 
 class _ResultValueAnswer(BaseModel):
@@ -384,6 +425,9 @@ class ResultsOutput(TaskOutput):
     unit_of_denominator: str
     denominators: dict[str, float | None]
     values: list[GroupValue]
+    outcome_type: Literal["binary", "continuous"] | None = None
+    arms: list[ArmResult] = Field(default_factory=list, description="arm-level numbers (classic engine)")
+    notes: list[str] = Field(default_factory=list)
 
 
 class TrialResultsTask(Task[ResultsInput, ResultsAnswer, ResultsOutput]):
