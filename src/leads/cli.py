@@ -457,6 +457,15 @@ def _add_stage_commands() -> None:
     main.add_command(screen_command, name="screen")
     main.add_command(next_command, name="next")
     main.add_command(decide_command, name="decide")
+    from leads.extract.cli import extract_command
+
+    main.add_command(extract_command, name="extract")
+    from leads.instruct.cli import instruct_group
+
+    main.add_command(instruct_group, name="instruct")
+    from leads.train.cli import train_group
+
+    main.add_command(train_group, name="train")
     from leads.web.cli import serve_command
 
     main.add_command(serve_command, name="serve")
