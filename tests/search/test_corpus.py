@@ -31,7 +31,9 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -449,6 +451,72 @@ def test_opening_something_else_fails(tmp_path: Path) -> None:
         Corpus(other)
     with pytest.raises(SourceError, match="not found"):
         Corpus(tmp_path / "nothing.db")
+
+
+def test_old_schema_asks_for_a_rebuild(tmp_path: Path, mesh: Mesh) -> None:
+    out = tmp_path / "old.db"
+    build_corpus([ESTROGENS], out, mesh=mesh)
+    with sqlite3.connect(out) as conn:
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.close()
+    with pytest.raises(
+        SourceError, match=r"corpus schema '1'.*rebuild it with `leads corpus build`"
+    ):
+        Corpus(out, mesh=mesh)
+
+
+# --------------------------------------------------------------------------------------------
+# Results: rowid arrays and the --json document
+
+
+def test_matches_are_sorted_rowids_for_both_engines(corpus: Corpus) -> None:
+    query = '(hypertension[tiab] OR "Humans"[mh]) NOT estrogen*[tiab]'
+    found = corpus.matches(query)
+    assert found.dtype == np.int64 and found.size > 20
+    assert found.tolist() == sorted(corpus.rowids(query))
+    assert corpus.matches(query, engine="sql").tolist() == found.tolist()
+    assert corpus.count(query) == corpus.count(query, engine="sql") == found.size
+    assert corpus.matches("NOT_A_WORD_xq[tiab]").size == 0
+
+
+def test_results_json_escapes_titles_and_keeps_the_order(tmp_path: Path, mesh: Mesh) -> None:
+    titles = [
+        'Quotes "inside", a back\\slash and a tab\there',
+        "Ünïcødé — α-blockers ≥ 5 mg; 日本語",
+        "Line\nbreak and a control \x01 character",
+        None,  # no title: "" in the results
+        "Plain trial",
+    ]
+    lines: list[dict[str, Any]] = [
+        {"doc_id": f"d{i}", "pmid": str(100 + i) if i % 2 == 0 else None, "title": t,
+         "abstract": "Trial of drugs.", "mesh": [], "year": 2000 + i}
+        for i, t in enumerate(titles)
+    ]  # fmt: skip
+    source = tmp_path / "titles.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    build_corpus([source], tmp_path / "t.db", mesh=mesh)
+    expected = [
+        {"id": f"d{i}", "pmid": str(100 + i) if i % 2 == 0 else None, "title": t or ""}
+        for i, t in enumerate(titles)
+    ]
+    with Corpus(tmp_path / "t.db", mesh=mesh) as c:
+        found = c.matches("drugs[tiab]")
+        assert found.tolist() == [1, 2, 3, 4, 5]
+        assert json.loads(c.results_json(found)) == expected
+        document = b"".join(c.iter_json(found))
+        assert document.endswith(b"}\n")
+        assert json.loads(document) == {"count": 5, "results": expected}
+        # Any order and chunking: the pieces concatenate to the same array.
+        reverse = found[::-1]
+        for chunk in (1, 2, 100):
+            pieces = list(c.iter_results_json(reverse, chunk=chunk))
+            assert json.loads(b"".join(pieces)) == expected[::-1]
+        assert c.results_json([]) == "[]"
+        assert json.loads(b"".join(c.iter_json([]))) == {"count": 0, "results": []}
+        with pytest.raises(SourceError, match="1 of the rowids asked for are not in the corpus"):
+            c.results_json([1, 99])
+        with pytest.raises(ValueError, match="chunk"):
+            list(c.iter_results_json([1], chunk=0))
 
 
 # --------------------------------------------------------------------------------------------

@@ -151,11 +151,19 @@ def search_command(corpus: str, query: str, as_json: bool, limit: int, explain: 
     with Corpus(corpus) as c:
         if explain:
             click.echo(c.explain(query), err=as_json)
-        ids = sorted(c.rowids(query))
+        ids = c.matches(query)
         if as_json:
-            sys.stdout.write(f'{{"count": {len(ids)}, "results": {c.results_json(ids)}}}\n')
+            # UTF-8 bytes straight from SQLite to stdout, piece by piece (see Corpus.iter_json).
+            sys.stdout.flush()
+            binary = getattr(sys.stdout, "buffer", None)
+            for piece in c.iter_json(ids):
+                if binary is not None:
+                    binary.write(piece)
+                else:  # a text-only stream (an embedding application's)
+                    sys.stdout.write(piece.decode("utf-8"))
+            (binary or sys.stdout).flush()
             return
-        shown = c.hits(ids if limit == 0 else ids[:limit])
+        shown = c.hits((ids if limit == 0 else ids[:limit]).tolist())
     from rich.console import Console
     from rich.table import Table
 
