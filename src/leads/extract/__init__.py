@@ -1,0 +1,1 @@
+"""Extraction: documents, PICO spans, study characteristics, arms, participant statistics, trial results."""
