@@ -126,11 +126,15 @@ def test_count_model_round_trip_and_cross_validation(corpus: Path, tmp_path: Pat
 
 @pytest.mark.shared
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_participants_evaluation_on_the_dev_slice(shared_data: Path) -> None:
-    result = evaluate_participants(shared_data / "pico" / "pico_corpus_dev", folds=5)
-    assert result["abstracts"] == 199
-    assert result["total"]["exact_any"] > 0.6
+    # The first 80 abstracts (the full 199 with `leads eval participants` take ~5 min):
+    # docs/benchmarks.md has 0.92 / 0.66 / 0.72 ("any") on all of them.
+    result = evaluate_participants(shared_data / "pico" / "pico_corpus_dev", folds=4, limit=80)
+    assert result["abstracts"] == 80
+    assert result["total"]["exact_any"] > 0.7
     assert result["intervention"]["exact_any"] > 0.4
+    assert result["control"]["exact_any"] > 0.4
 
 
 def test_eval_commands_print_json(fixtures: Path, tmp_path: Path) -> None:

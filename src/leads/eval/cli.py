@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from leads.eval.extraction_pico import eval_participants_command, eval_pico_command
 from leads.eval.extraction_results import results_eval_command
 from leads.eval.search import eval_search_command
 
@@ -17,3 +18,5 @@ def eval_group() -> None:
 
 eval_group.add_command(eval_search_command, name="search")
 eval_group.add_command(results_eval_command, name="results")
+eval_group.add_command(eval_pico_command, name="pico")
+eval_group.add_command(eval_participants_command, name="participants")
