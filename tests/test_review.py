@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "examples" / "estrogens" / "review.toml"
 
 
+@pytest.mark.slow
 def test_bundled_review_runs_and_continues(tmp_path: Path) -> None:
     spec = load_spec(SPEC)
     messages: list[str] = []
@@ -35,6 +36,10 @@ def test_bundled_review_runs_and_continues(tmp_path: Path) -> None:
     again = run_review(spec, tmp_path / "review", say=messages.append)
     assert again.imported == [] and again.skipped == ["asreview_estrogens.csv", "pubmed_estrogens.nbib"]
     assert again.new_duplicate_links == 0
+    # every record was screened by the classic engine the first time; the re-run assesses none
+    assert run.screening is not None and run.screening["assessed"] == 367 and not run.screening["failed"]
+    assert again.screening is not None and again.screening["assessed"] == 0
+    assert again.screening["already_assessed"] == 367
     with Project.open(tmp_path / "review") as project:
         assert len(project.criteria()) == 4 and project.criteria()[0]["version"] == 1
 
@@ -43,7 +48,12 @@ def test_cli_review_run_json(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("leads")
     if not exe.exists():
         pytest.skip("console script not installed")
-    out = subprocess.run([str(exe), "review", "run", str(SPEC), "-p", str(tmp_path / "r"), "--json"],
+    # the same review without its screen stage (test_bundled_review_runs_and_continues screens)
+    spec = tmp_path / "review.toml"
+    text = SPEC.read_text(encoding="utf-8").replace('stages = ["import", "dedup", "screen"]',
+                                                   'stages = ["import", "dedup"]')
+    spec.write_text(text.replace('file = "', f'file = "{SPEC.parent}/'), encoding="utf-8")
+    out = subprocess.run([str(exe), "review", "run", str(spec), "-p", str(tmp_path / "r"), "--json"],
                          capture_output=True, text=True, check=True)
     status = json.loads(out.stdout)
     assert status["prisma"]["records_screened"] == 367
