@@ -79,10 +79,12 @@ TUNING_TOPICS = ("ADHD", "Antihistamines", "NSAIDS", "UrinaryIncontinence", "CDS
 TOOLS = ("asreview", "leads", "leads-zero")
 TOOL_LABELS = {
     "asreview": "ASReview 3.0.8 default (ELAS u4), 1+1 priors",
-    "leads": "leads, same 1+1 priors",
-    "leads-zero": "leads, no priors (topic text)",
-    "leads-emb": "leads + MiniLM embeddings, same 1+1 priors",
+    "leads": "leads, same 1+1 priors + topic text",
+    "leads-zero": "leads, no priors (topic text only)",
+    "leads-tfidf": "leads, TF-IDF model only, same 1+1 priors, no topic text",
 }
+# Identifies the leads model that made a cached run: runs made by another version are recomputed.
+MODEL_TAG = "2026-11-25.2: tfidf-lr + minilm-lr ensemble, design probabilities, topic text, mesh expansion"
 METRICS = ("wss_95", "recall_at_10", "recall_at_25", "screened_to_95", "atd")
 
 
@@ -159,18 +161,25 @@ def run_asreview(topic: Topic, seed: int, asreview: str) -> dict:
             "command": " ".join(command[:1] + command[1:]).replace(str(REPO) + "/", "")}
 
 
-def run_leads(topic: Topic, seed: int, zero_shot: bool, embeddings: bool = False) -> dict:
+def run_leads(topic: Topic, seed: int, zero_shot: bool, *, baseline: bool = False) -> dict:
+    """leads' simulation: with the seed's 1+1 priors (or none) and the topic text, MiniLM
+    embeddings and study-design features; ``baseline``: the TF-IDF model alone, priors only."""
+    from leads.screen.ranking import LearnerConfig
     from leads.screen.simulate import simulate
 
     records, labels = load_topic(topic)
     priors = [] if zero_shot else sample_priors(topic, seed)
     started = time.perf_counter()
-    result = simulate(records, labels, priors=priors, seed=seed,
-                      query=topic.topic_text() if zero_shot else None,
-                      embeddings=embeddings, verdicts=False, embeddings_cache=OUT / "embeddings")
+    if baseline:
+        result = simulate(records, labels, priors=priors, seed=seed, query=None, embeddings=False,
+                          design=False, verdicts=False, config=LearnerConfig(prior_mix=0.0))
+    else:
+        result = simulate(records, labels, priors=priors, seed=seed, query=topic.topic_text(),
+                          embeddings=True, design=True, verdicts=False,
+                          embeddings_cache=OUT / "embeddings")
     seconds = time.perf_counter() - started
     return {"order": result.order, "priors": priors, "seconds": round(seconds, 2),
-            "rerank_ms": result.rerank_ms}
+            "rerank_ms": result.rerank_ms, "model": MODEL_TAG, "features": result.features}
 
 
 # -- cache ----------------------------------------------------------------------------------------
@@ -257,7 +266,6 @@ def markdown(table: dict, topics: list[Topic], tools: tuple[str, ...], stopping:
     lines: list[str] = []
     header = "| topic | N | R | tool | WSS@95 % | recall@10% % | recall@25% % | screened to 95% % | ATD % |"
     lines += [header, "|" + "---|" * 9]
-    means: dict[str, dict[str, list[float]]] = {}
     for topic in topics:
         _, labels = load_topic(topic)
         for tool in tools:
@@ -265,21 +273,23 @@ def markdown(table: dict, topics: list[Topic], tools: tuple[str, ...], stopping:
             if not slot:
                 continue
             cells = [fmt(slot[m]) for m in METRICS]
-            for m in METRICS:
-                means.setdefault(tool, {}).setdefault(m, []).append(statistics.fmean(slot[m]))
             tuned = "*" if topic.name in TUNING_TOPICS else ""
             lines.append(f"| {topic.name}{tuned} | {len(labels)} | {int(labels.sum())} | {tool} | "
                          + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Mean over topics (each topic's mean over seeds; ± is the SD across topics):")
+    lines.append("Mean over topics (each topic's mean over seeds; ± is the SD across topics; "
+                 "held out = not among the tuning topics marked *):")
     lines.append("")
     lines += ["| tool | topics | WSS@95 % | recall@10% % | recall@25% % | screened to 95% % | ATD % |",
               "|" + "---|" * 7]
-    for tool in tools:
-        if tool in means:
-            n = len(means[tool]["wss_95"])
-            lines.append(f"| {TOOL_LABELS[tool]} | {n} | "
-                         + " | ".join(fmt(means[tool][m]) for m in METRICS) + " |")
+    held_out = [t.name for t in topics if t.name not in TUNING_TOPICS]
+    for subset, names in (("all", [t.name for t in topics]), ("held out", held_out)):
+        for tool in tools:
+            per_topic = {m: [statistics.fmean(table[n][tool][m]) for n in names
+                             if tool in table.get(n, {})] for m in METRICS}
+            if per_topic["wss_95"]:
+                lines.append(f"| {TOOL_LABELS[tool]} | {len(per_topic['wss_95'])} {subset} | "
+                             + " | ".join(fmt(per_topic[m]) for m in METRICS) + " |")
     if stopping:
         lines += ["", "| orders of | rule | runs | runs with recall ≥ 95% at the stop | mean recall | "
                   "min recall | mean fraction screened |", "|" + "---|" * 7]
@@ -287,6 +297,55 @@ def markdown(table: dict, topics: list[Topic], tools: tuple[str, ...], stopping:
             lines.append(f"| {row['tool']} | {row['rule']} | {row['runs']} | {100 * row['reached_95']:.0f}% | "
                          f"{100 * row['mean_recall']:.1f}% | {100 * row['min_recall']:.1f}% | "
                          f"{100 * row['mean_screened']:.1f}% |")
+    return "\n".join(lines)
+
+
+def rerank_latency(decided: tuple[int, ...] = (2, 500, 1500, 3000), steps: int = 30) -> str:
+    """Re-rank time (fit on the decisions + score every record) at 10,000 records: the 2,518
+    ACEInhibitors records repeated (with their embeddings and design probabilities), the leads
+    model as benchmarked; ``steps`` decisions timed after ``decided`` random decisions."""
+    from leads.screen.ranking import (
+        ActiveLearner,
+        build_features,
+        design_features,
+        record_text,
+        zero_shot_scores,
+    )
+    from leads.screen.simulate import _embeddings
+
+    topic = TOPIC_BY_NAME["ACEInhibitors"]
+    records, labels = load_topic(topic)
+    emb = _embeddings([record_text(r) for r in records], OUT / "embeddings")
+    if emb is None:
+        raise RuntimeError("the MiniLM model is not installed")
+    design = design_features(records)
+    idx = np.tile(np.arange(len(records)), 10_000 // len(records) + 1)[:10_000]
+    features = build_features([record_text(records[i], title_repeats=2) for i in idx],
+                              embeddings=emb[idx], design=design[idx])
+    query_embedding = _embeddings([topic.topic_text()], None)
+    assert query_embedding is not None
+    prior = zero_shot_scores(features, topic.topic_text(), query_embedding=query_embedding[0])
+    y = labels[idx]
+    rng = np.random.default_rng(0)
+    lines = ["| decisions so far | re-rank p50 ms (wall) | p95 ms (wall) | p50 ms (CPU) | p95 ms (CPU) |",
+             "|---:|---:|---:|---:|---:|"]
+    for n_decided in decided:
+        learner = ActiveLearner(features, query=topic.topic_text(), query_embedding=query_embedding[0],
+                                prior_scores=prior, seed=0)
+        chosen = rng.choice(len(y), n_decided, replace=False)
+        chosen[0], chosen[1] = np.flatnonzero(y)[0], np.flatnonzero(~y)[0]
+        for i in chosen:
+            learner.update(int(i), bool(y[i]))
+        wall, cpu = [], []
+        for _ in range(steps):
+            w0, c0 = time.perf_counter(), time.process_time()
+            nxt = learner.next()
+            wall.append((time.perf_counter() - w0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
+            assert nxt is not None
+            learner.update(nxt, bool(y[nxt]))
+        lines.append(f"| {n_decided:,} | {np.percentile(wall, 50):.1f} | {np.percentile(wall, 95):.1f} | "
+                     f"{np.percentile(cpu, 50):.1f} | {np.percentile(cpu, 95):.1f} |")
     return "\n".join(lines)
 
 
@@ -301,7 +360,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=OUT / "runs.json")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     parser.add_argument("--no-run", action="store_true", help="only report what is cached")
+    parser.add_argument("--latency", action="store_true",
+                        help="only measure the re-rank latency at 10,000 records")
     args = parser.parse_args(argv)
+    # One BLAS thread: the simulations fit small models thousands of times (more threads only
+    # add contention on the 2 shared cores this ran on), and latencies are then per core.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    if args.latency:
+        print(rerank_latency())
+        return 0
 
     topics = [TOPIC_BY_NAME[name] for name in args.topics.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -311,14 +380,16 @@ def main(argv: list[str] | None = None) -> int:
         "asreview": lambda t, s: run_asreview(t, s, args.asreview),
         "leads": lambda t, s: run_leads(t, s, zero_shot=False),
         "leads-zero": lambda t, s: run_leads(t, s, zero_shot=True),
-        "leads-emb": lambda t, s: run_leads(t, s, zero_shot=False, embeddings=True),
+        "leads-tfidf": lambda t, s: run_leads(t, s, zero_shot=False, baseline=True),
     }
     if not args.no_run:
         for topic in topics:
             for tool in tools:
                 for seed in seeds:
                     k = key(tool, topic.name, seed)
-                    if k in runs and tool not in args.force:
+                    cached = runs.get(k)
+                    if cached is not None and tool not in args.force and (
+                            tool == "asreview" or cached.get("model") == MODEL_TAG):
                         continue
                     run = runners[tool](topic, seed)
                     runs = save_run(args.runs, k, run)

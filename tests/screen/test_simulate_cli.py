@@ -164,3 +164,27 @@ def test_random_priors_and_verdict_features() -> None:
                       verdicts=True, embeddings=False, engine="classic", embeddings_cache=None)
     assert any(f.startswith("verdicts") for f in result.features)
     assert sorted(result.order) == list(range(10))
+
+
+def test_design_features_by_default_and_the_embedding_ensemble(tmp_path: Path) -> None:
+    records = list(read_records(FIXTURE))[:80]
+    labels = np.array([bool(r.label) for r in records])
+    relevant, irrelevant = int(np.flatnonzero(labels)[0]), int(np.flatnonzero(~labels)[0])
+    plain = simulate(records, priors=[relevant, irrelevant], design=False, embeddings_cache=tmp_path)
+    assert plain.features == ["tfidf"]
+    with_design = simulate(records, priors=[relevant, irrelevant], query="NSAIDs randomized controlled trials",
+                           embeddings_cache=tmp_path)
+    assert with_design.features == ["tfidf", "design"]
+    assert sorted(with_design.order) == list(range(80))
+    from leads.screen.embeddings import Embedder
+
+    if not Embedder.available():
+        pytest.skip("the MiniLM model is not installed")
+    full = simulate(records, priors=[relevant, irrelevant], query="NSAIDs randomized controlled trials",
+                    embeddings=True, embeddings_cache=tmp_path)
+    assert full.features == ["tfidf", "embeddings", "design"]
+    assert full.order[:2] == [relevant, irrelevant] and sorted(full.order) == list(range(80))
+    again = simulate(records, priors=[relevant, irrelevant], query="NSAIDs randomized controlled trials",
+                     embeddings=True, embeddings_cache=tmp_path)
+    assert again.order == full.order  # deterministic, and the cached embeddings give the same run
+    assert full.metrics.wss_95 > 0.1

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,8 +30,10 @@ from leads.screen.metrics import ScreeningMetrics, recall_curve, screening_metri
 from leads.screen.ranking import (
     ActiveLearner,
     LearnerConfig,
+    ZeroShotWeights,
     build_features,
     cached_embeddings,
+    design_features,
     record_text,
     zero_shot_scores,
 )
@@ -66,7 +68,7 @@ class SimulationResult:
     estimate_at_95: dict[str, Any] | None
     """The hypergeometric estimate at the point where it first said stop (or at the end)."""
     rerank_ms: dict[str, float]
-    """Fit + score time per decision: mean, p95, max (ms) and the number of re-rankings."""
+    """Fit + score time per decision: mean, p50, p95, max (ms) and the number of re-rankings."""
     seed: int
     mode: str
     """"given priors", "random priors" or "zero-shot"."""
@@ -109,7 +111,7 @@ def parse_criteria(text: str) -> list[Criterion]:
         line = _BULLET.sub("", raw).strip()
         if not line:
             continue
-        kind = "inclusion"
+        kind: Literal["inclusion", "exclusion"] = "inclusion"
         match = re.match(r"^(?:\[exclusion\]|exclusion\s*(?:criterion|criteria)?\s*:|exclude[sd]?\s*:?)\s*",
                          line, re.IGNORECASE)
         if match:
@@ -141,6 +143,17 @@ def _embeddings(texts: list[str], cache_dir: Path | None) -> np.ndarray | None:
         return None
     embedder = Embedder.load()
     return cached_embeddings(texts, embedder.embed, cache_dir, model_id=MODEL_ID)
+
+
+def _design_model_id() -> str:
+    """Identity of the shipped design model, for the feature cache (changes when it is retrained)."""
+    import hashlib
+    from importlib import resources
+
+    from leads.screen.design import MODEL_FILE
+
+    ref = resources.files("leads.screen").joinpath("models", MODEL_FILE)
+    return "design:" + hashlib.sha256(ref.read_bytes()).hexdigest()[:16]
 
 
 def _verdict_scores(records: Sequence[Any], criteria: list[Criterion], engine: str,
@@ -200,7 +213,10 @@ def simulate(
     verdicts: bool | None = None,
     embeddings: bool = False,
     embeddings_cache: str | Path | None = None,
+    design: bool = True,
     config: LearnerConfig | None = None,
+    zero_shot: ZeroShotWeights | None = None,
+    feature_weights: Mapping[str, Any] | None = None,
     full: bool = False,
     project: Any = None,
     progress: Callable[[int, int], None] | None = None,
@@ -214,9 +230,15 @@ def simulate(
       topic text when no ``query`` is given. Per-criterion verdicts from ``engine``'s eligibility
       task become features when ``verdicts`` is true, or by default when the engine implements it.
     - ``embeddings``: add MiniLM sentence embeddings to the features (needs the model package;
-      cached in ``embeddings_cache``, default :func:`default_cache_dir`). Off by default: on the
-      dev topics they raised WSS@95 but lowered recall@10% (docs/benchmarks.md), and embedding a
-      dataset costs minutes of CPU the first time.
+      cached in ``embeddings_cache``, default :func:`default_cache_dir`): a second model on
+      them joins the TF-IDF one, and the topic text's embedding joins the zero-shot score. Off
+      by default only because embedding a dataset costs minutes of CPU the first time; the
+      benchmarked model (docs/benchmarks.md) uses them.
+    - ``design``: add the study-design classifier's probabilities (:func:`design_features`) to
+      the features; a topic text that names a design ("randomized controlled trials", "animal
+      models") also ranks by it zero-shot. Cheap (about 2 ms per record, cached).
+    - ``config`` / ``zero_shot`` / ``feature_weights``: the learner's settings, the zero-shot
+      component weights and :func:`build_features`' weights (defaults: the benchmarked ones).
     - ``full``: retrain through every record; by default, once the last relevant record was found
       the rest are appended in the final model's ranking (they are all irrelevant, so no metric or
       stopping rule depends on their order).
@@ -276,14 +298,22 @@ def simulate(
             raise LeadsError(f"engine {engine or 'classic'!r} has no eligibility task for verdict features")
         if verdict_matrix is not None:
             used.append(f"verdicts ({engine or 'classic'})")
+    design_matrix = None
+    if design:
+        # cached like the embeddings, under a hash of the texts and the model's identity
+        design_matrix = cached_embeddings(texts, lambda _texts: design_features(items), cache,
+                                          model_id=_design_model_id())
+        used.append("design")
     features = build_features([record_text(r, title_repeats=2) for r in items], embeddings=emb,
-                              verdicts=verdict_matrix)
+                              verdicts=verdict_matrix, design=design_matrix,
+                              **({} if feature_weights is None else feature_weights))
 
     query_embedding = None
     if query and emb is not None:
         query_embedding = _embeddings([query], None)
         query_embedding = None if query_embedding is None else query_embedding[0]
-    prior_scores = zero_shot_scores(features, query, query_embedding=query_embedding) if query else None
+    prior_scores = zero_shot_scores(features, query, query_embedding=query_embedding,
+                                    weights=zero_shot) if query else None
     learner = ActiveLearner(features, config=config, prior_scores=prior_scores, query=query,
                             query_embedding=query_embedding, seed=seed)
 
@@ -308,7 +338,8 @@ def simulate(
             progress(len(order), len(y))
 
     metrics = screening_metrics(order, y, prior_ids)
-    rules = [HypergeometricStopping(0.95, 0.95), ConsecutiveIrrelevant(50), ConsecutiveIrrelevant(100)]
+    rules: list[HypergeometricStopping | ConsecutiveIrrelevant] = [
+        HypergeometricStopping(0.95, 0.95), ConsecutiveIrrelevant(50), ConsecutiveIrrelevant(100)]
     stops = evaluate_stopping_rules(order, y, prior_ids, rules)
     stopping: dict[str, dict[str, float | int]] = {}
     for name, (recall, fraction, screened) in stops.items():
@@ -322,7 +353,8 @@ def simulate(
     result = SimulationResult(
         order=order, priors=prior_ids, labels=y, metrics=metrics, stopping=stopping,
         estimate_at_95=estimate,
-        rerank_ms={"mean": round(float(times.mean()), 2), "p95": round(float(np.percentile(times, 95)), 2),
+        rerank_ms={"mean": round(float(times.mean()), 2), "p50": round(float(np.percentile(times, 50)), 2),
+                   "p95": round(float(np.percentile(times, 95)), 2),
                    "max": round(float(times.max()), 2), "count": len(timings)},
         seed=seed, mode=mode, features=used, query=query,
     )
