@@ -858,6 +858,129 @@ class Project:
                     current[key] = dict(row)
         return current
 
+    # -- extractions -------------------------------------------------------------------------
+
+    def add_extractions(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Append AI-extracted values in one transaction; returns the new row ids.
+
+        Each row: ``record_id``, ``task`` (``characteristics``, ``arms``, ``participants``,
+        ``results`` or ``pico``), ``field`` (what the value answers, e.g. ``design`` or
+        ``results: All-cause mortality``), ``value`` (JSON; ``None`` means "not reported"),
+        ``evidence`` (a list of ``{"quote", "start", "end"}`` located in the document's text;
+        empty when the value is not supported), and optionally ``document_id``, ``call_id`` (the
+        call-log row behind it) and ``actor`` (default: the project's actor). AI values are
+        proposals: a reviewer's accept, edit or reject is appended by :meth:`review_extraction`
+        and never overwrites them.
+        """
+        if not rows:
+            return []
+        now = _now()
+        ids: list[int] = []
+        self._check_records(sorted({int(row["record_id"]) for row in rows}))
+        with self.engine.begin() as conn:
+            for row in rows:
+                evidence = _checked_evidence(row.get("evidence") or [], row)
+                result = conn.execute(sa.insert(t.extractions).values(
+                    record_id=int(row["record_id"]), document_id=row.get("document_id"),
+                    task=str(row["task"]), field=str(row["field"]), value=row.get("value"),
+                    evidence=evidence, origin="ai", status="proposed", call_id=row.get("call_id"),
+                    actor=row.get("actor") or self.actor, supersedes_id=None,
+                    seconds_spent=row.get("seconds_spent"), created_at=now))
+                ids.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
+        return ids
+
+    def review_extraction(
+        self,
+        extraction_id: int,
+        action: str,
+        *,
+        value: Any = None,
+        evidence: Sequence[dict[str, Any]] | None = None,
+        seconds_spent: float | None = None,
+        actor: str | None = None,
+    ) -> int:
+        """A reviewer's verdict on an extracted value: ``accept``, ``edit`` (with the new
+        ``value``, and optionally new ``evidence``) or ``reject``. Appended as a new row that
+        supersedes the one reviewed; the reviewed row is kept as it was."""
+        statuses = {"accept": "accepted", "edit": "edited", "reject": "rejected"}
+        if action not in statuses:
+            raise ProjectError(f"action must be one of {', '.join(statuses)} (got {action!r})")
+        with self.engine.begin() as conn:
+            old = conn.execute(
+                sa.select(t.extractions).where(t.extractions.c.id == extraction_id)
+            ).mappings().first()
+            if old is None:
+                raise NotFoundError(f"extraction {extraction_id} does not exist")
+            if action == "edit" and value is None:
+                raise ProjectError(f"extraction {extraction_id}: an edit needs the new value")
+            new_value = value if action == "edit" else old["value"]
+            new_evidence = (_checked_evidence(evidence, {"record_id": old["record_id"], "field": old["field"]})
+                            if evidence is not None else old["evidence"])
+            result = conn.execute(sa.insert(t.extractions).values(
+                record_id=old["record_id"], document_id=old["document_id"], task=old["task"],
+                field=old["field"], value=new_value, evidence=new_evidence, origin="human",
+                status=statuses[action], call_id=old["call_id"], actor=actor or self.actor,
+                supersedes_id=extraction_id, seconds_spent=seconds_spent, created_at=_now()))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def enter_extraction(
+        self,
+        record_id: int,
+        task: str,
+        field_name: str,
+        value: Any,
+        *,
+        evidence: Sequence[dict[str, Any]] = (),
+        document_id: int | None = None,
+        seconds_spent: float | None = None,
+        actor: str | None = None,
+    ) -> int:
+        """A value a reviewer entered themselves (e.g. a custom field the AI was not asked)."""
+        self._check_records([record_id])
+        checked = _checked_evidence(evidence, {"record_id": record_id, "field": field_name})
+        with self.engine.begin() as conn:
+            result = conn.execute(sa.insert(t.extractions).values(
+                record_id=record_id, document_id=document_id, task=task, field=field_name,
+                value=value, evidence=checked, origin="human", status="edited", call_id=None,
+                actor=actor or self.actor, supersedes_id=None, seconds_spent=seconds_spent,
+                created_at=_now()))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def extractions(
+        self,
+        *,
+        record_ids: Iterable[int] | None = None,
+        task: str | None = None,
+        history: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Extracted values, oldest first, each with its call's ``model``.
+
+        By default only the standing value per (record, task, field): the newest human row
+        when a reviewer has acted on that field, else the newest AI proposal. ``history=True``
+        returns every row (AI proposals and each reviewer action), for audits.
+        """
+        x, calls = t.extractions, t.model_calls
+        query = (
+            sa.select(x, calls.c.model.label("model"), calls.c.engine.label("engine"))
+            .select_from(x.outerjoin(calls, calls.c.id == x.c.call_id))
+            .order_by(x.c.id)
+        )
+        if record_ids is not None:
+            query = query.where(x.c.record_id.in_(list(record_ids)))
+        if task is not None:
+            query = query.where(x.c.task == task)
+        with self.engine.connect() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        if history:
+            return rows
+        standing: dict[tuple[int, str, str], dict[str, Any]] = {}
+        for row in rows:
+            key = (row["record_id"], row["task"], row["field"])
+            held = standing.get(key)
+            if held is None or row["origin"] == "human" or held["origin"] == "ai":
+                standing[key] = row
+        return sorted(standing.values(), key=lambda row: row["id"])
+
     # -- status ------------------------------------------------------------------------------
 
     def status(self) -> ProjectStatus:
@@ -1011,3 +1134,21 @@ def _identifier_pairs(record: Record) -> list[tuple[str, str]]:
 def schema_head() -> str:
     """The newest schema revision this version of leads knows."""
     return _schema_head()
+
+
+def _checked_evidence(evidence: Iterable[dict[str, Any]], row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Evidence as stored: a list of ``{"quote", "start", "end", ...}`` with integer offsets."""
+    checked: list[dict[str, Any]] = []
+    for item in evidence:
+        try:
+            start, end = int(item["start"]), int(item["end"])
+            quote = str(item["quote"])
+        except (KeyError, TypeError, ValueError):
+            raise ProjectError(
+                f"record {row.get('record_id')}, field {row.get('field')!r}: evidence needs "
+                f"quote, start and end (got {item!r})") from None
+        if not 0 <= start <= end:
+            raise ProjectError(f"record {row.get('record_id')}, field {row.get('field')!r}: "
+                               f"evidence offsets {start}..{end} are not a span")
+        checked.append({**item, "quote": quote, "start": start, "end": end})
+    return checked
