@@ -528,9 +528,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"- Date: {DATE}. Machine: {report['machine']}. Python {report['python']}, SQLite "
         f"{report['sqlite']}. The build runs two threads (parsing; SQLite inserts), queries one.",
-        f"- Load during the build: {b['load']}; during the queries: {report['query_load']}. Other "
-        "jobs shared the 2 cores, so wall times are inflated; CPU time (process time) is the better "
-        "estimate of an idle machine.",
+        f"- Load during the build: {b['load']}; during the queries: {report['query_load']}. Where "
+        "other jobs shared the 2 cores (a load above 2), wall times are inflated and CPU time "
+        "(process time) is the better estimate of an idle machine.",
         f"- Records: {b['records']:,} in the corpus ({b['real']:,} real, {b['generated']:,} "
         f"generated; {b['duplicates']:,} duplicate ids skipped: the Cohen CSV rows already in "
         "haystack_dev). Generator: see the module docstring of `benchmarks/corpus_benchmark.py` "
@@ -740,9 +740,10 @@ def markdown(report: dict[str, Any]) -> str:
         "records, the schema-1 `corpus.py` (git HEAD e5f6f44, imported as a separate module) "
         "against this one, alternating old/new/new/old under `nice -n 10` at a load of 6-7.5: "
         "33.9 and 31.5 s CPU (old) against 32.9 and 34.1 s (new), a difference within the "
-        "run-to-run spread. The 1M build above ran at a load of about 10 under `nice -n 10`, "
-        "so its wall rate says little about the code; the schema-1 build of the same data "
-        "made 5,077 records/s (197 s wall, 176 s CPU) at a load of 3.2. "
+        "run-to-run spread. The schema-2 build was first run at a load of about 10 under "
+        "`nice -n 10` (1,356 records/s wall, 4,240 per CPU second) and then again on a quiet "
+        "machine (the table above); the schema-1 build of the same data made 5,077 records/s "
+        "(197 s wall, 176 s CPU) at a load of 3.2. "
         "Wall times above 5,000 records/s need roughly one "
         "uncontended core; further gains would need fewer FTS5 columns or a cheaper tokenizer "
         "(unicode61 with diacritic folding is kept for PubMed-like matching). Prefix indexes "
