@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 import shutil
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,14 +62,14 @@ class Client:
     def refresh_token(self) -> None:
         self.token = csrf_of(self.http.get("/account").text)
 
-    def get(self, url: str, **kwargs: object) -> object:
-        return self.http.get(url, **kwargs)  # type: ignore[arg-type]
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.http.get(url, **kwargs)
 
-    def post(self, url: str, data: dict[str, object] | None = None, *, htmx: bool = False,
-             **kwargs: object) -> object:
+    def post(self, url: str, data: Mapping[str, object] | None = None, *, htmx: bool = False,
+             **kwargs: Any) -> Any:
         body = {"csrf_token": self.token, **(data or {})}
         headers = {"HX-Request": "true"} if htmx else {}
-        return self.http.post(url, data=body, headers=headers, **kwargs)  # type: ignore[arg-type]
+        return self.http.post(url, data=body, headers=headers, **kwargs)
 
 
 def _question_and_criteria(project: Project) -> None:

@@ -71,6 +71,7 @@ def test_sign_in_wrong_password_and_unknown_user_look_the_same(workspace: tuple[
 
 def test_sign_out_ends_the_session_even_for_a_copied_cookie(alice: Client) -> None:
     stolen = alice.http.cookies.get("leads_session")
+    assert stolen is not None
     assert alice.get("/").status_code == 200
     out = alice.post("/logout")
     assert out.status_code == 303 and out.headers["location"] == "/login"

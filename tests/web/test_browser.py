@@ -242,3 +242,176 @@ def test_a_request_without_the_csrf_token_is_refused_in_the_browser(live: LiveSe
     assert status == 403
     assert live.app.state.web.store.projects() == []
     context.close()
+
+
+# -- dual review, extraction (issue #7) -----------------------------------------------------------
+
+ARTICLE = Path(__file__).resolve().parents[1] / "fixtures" / "documents" / "PMC5710015.nxml"
+TIME_QUOTE = "Tracheal intubation time was 26.8 ± 5.7 s (mean ± standard deviation) for M group"
+#: Set LEADS_SCREENSHOTS=docs/screenshots to refresh the documentation's screenshots of these pages.
+SHOTS_ENV = "LEADS_SCREENSHOTS"
+
+
+def _sign_in(browser: Any, url: str, username: str) -> Any:
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    page.goto(url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+    return page
+
+
+@pytest.fixture
+def team_server(tmp_path: Path, project_template: Path) -> Iterator[tuple[LiveServer, str, Path]]:
+    """The 12-record project served, with alice (owner), bob and carol (reviewers)."""
+    import shutil
+
+    project_dir = tmp_path / "projects" / "estrogens-12"
+    shutil.copytree(project_template, project_dir)
+    app = create_app(tmp_path / "ws", [project_dir], projects_root=tmp_path / "projects", setup_token=SETUP_CODE)
+    store = app.state.web.store
+    store.create_user("alice", PASSWORD, display_name="Alice Owner", is_admin=True)
+    entry = store.projects()[0]
+    store.set_member(entry, "alice", "owner", by="test")
+    for name in ("bob", "carol"):
+        store.create_user(name, PASSWORD, display_name=name.capitalize())
+        store.set_member(entry, name, "reviewer", by="alice")
+    with LiveServer(app) as server:
+        yield server, entry.slug, project_dir
+
+
+def test_dual_review_conflict_resolution_extraction_and_prisma(team_server: tuple[LiveServer, str, Path],
+                                                              browser: Any, tmp_path: Path) -> None:
+    import os
+
+    from leads.documents.store import add_document, get_document
+    from leads.grounding import locate
+
+    live, slug, project_dir = team_server
+    base = f"{live.url}/p/{slug}"
+    shots = Path(os.environ[SHOTS_ENV]) if os.environ.get(SHOTS_ENV) else tmp_path / "shots"
+    shots.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+
+    def watch(page: Any) -> Any:
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(f"{page.url}: {msg.text}") if msg.type == "error" else None)
+        return page
+
+    alice = watch(_sign_in(browser, live.url, "alice"))
+    bob = watch(_sign_in(browser, live.url, "bob"))
+    carol = watch(_sign_in(browser, live.url, "carol"))
+
+    # The owner switches dual screening on at title and abstract.
+    alice.goto(base + "/question")
+    alice.check("#dual-form-title_abstract input[name=enabled]")
+    alice.check("#dual-form-title_abstract input[name=resolvers][value=carol]")
+    alice.click("#dual-form-title_abstract button[type=submit]")
+    alice.wait_for_selector("text=Dual screening at title and abstract is on")
+    alice.locator("#dual-review").screenshot(path=str(shots / "15-dual-review-setting.png"), caret="initial")
+
+    # bob includes the first record with the keyboard; carol, blinded, excludes the same record.
+    bob.goto(base + "/screen")
+    bob.wait_for_selector("#dual-banner")
+    record = shown_record(bob)
+    bob.wait_for_timeout(200)
+    bob.keyboard.press("i")
+    wait_for_new_record(bob, record)
+    carol.goto(f"{base}/screen?record={record}")
+    carol.wait_for_selector("#decide-form")
+    assert shown_record(carol) == record
+    card = carol.inner_text("#screen")
+    assert "Bob" not in card and "bob" not in card and "Already decided" not in card
+    carol.screenshot(path=str(shots / "16-screen-dual-blinded.png"), full_page=True, caret="initial")
+    carol.wait_for_timeout(200)
+    carol.keyboard.press("e")
+    wait_for_new_record(carol, record)
+
+    # The conflict appears; carol is the record's reviewer and a designated resolver, but the
+    # owner resolves it as the third person.
+    alice.goto(base + "/conflicts")
+    conflict = alice.locator(f"#conflict-{record}")
+    conflict.wait_for()
+    text = conflict.inner_text()
+    assert "bob" in text and "carol" in text and "INCLUDE" in text.upper() and "EXCLUDE" in text.upper()
+    assert alice.inner_text("#agreement-n") == "1"
+    alice.screenshot(path=str(shots / "17-conflicts.png"), full_page=True, caret="initial")
+    conflict.locator("button[value=include]").click()
+    alice.wait_for_selector(f"text=Record {record} resolved: include.")
+    assert alice.is_visible("#no-conflicts") and alice.is_visible("#resolved")
+
+    # Extraction: the resolved record is an included study; attach its article, seed AI values.
+    with Project.open(project_dir, actor="alice") as project:
+        added = add_document(project, ARTICLE, record_id=record)
+        document_text = get_document(project, added.document.id).text
+        span = locate(TIME_QUOTE, document_text)
+        assert span is not None
+        time_id, _ = project.add_extractions([
+            {"record_id": record, "document_id": added.document.id, "task": "characteristics",
+             "field": "intubation time, M group", "value": "26.8 ± 5.7 s",
+             "evidence": [{"quote": document_text[span.start:span.end], "start": span.start, "end": span.end}]},
+            {"record_id": record, "document_id": added.document.id, "task": "characteristics", "field": "funding",
+             "value": None, "evidence": []},
+        ])
+    alice.goto(base + "/extract")
+    alice.screenshot(path=str(shots / "18-extraction-studies.png"), caret="initial")
+    alice.click(f"#studies a[href='/p/{slug}/extract/{record}']")
+    alice.wait_for_selector("#document")
+    alice.wait_for_timeout(300)
+    mark = alice.locator(f"#document mark[data-criteria='x{time_id}']").first
+    assert not _inside(alice, mark)  # far down the article: not in view before the click
+    alice.click(f".value-link[data-anchor='x{time_id}']")
+    alice.wait_for_function("id => !!document.querySelector(`#document mark.focus[data-criteria='x${id}']`)",
+                            arg=time_id)
+    assert _inside(alice, mark), "the quote was not scrolled into view"
+    assert "26.8 ± 5.7 s" in mark.inner_text()
+    alice.screenshot(path=str(shots / "19-extraction-study.png"), caret="initial")
+    alice.wait_for_timeout(300)
+    alice.locator(f"#value-{time_id} button[value=accept]").click()
+    alice.wait_for_selector("text=intubation time, M group: accepted.")
+
+    # PRISMA: the diagram downloads as an SVG with the resolution counted.
+    alice.goto(base + "/prisma")
+    with alice.expect_download() as info:
+        alice.click("#download-prisma")
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    root = ET.parse(target).getroot()
+    texts = ["".join(node.itertext()) for node in root.iter("{http://www.w3.org/2000/svg}tspan")]
+    assert "Records screened (n = 12)" in texts
+
+    # A local-corpus search from the import page, as a job with its progress.
+    from leads.search.corpus import build_corpus
+
+    corpora = live.app.state.web.config.workspace / "corpora"
+    corpora.mkdir(parents=True, exist_ok=True)
+    build_corpus([Path(__file__).resolve().parents[1] / "fixtures" / "project" / "estrogens_150.jsonl"],
+                 corpora / "estrogens.db")
+    alice.goto(base + "/records")
+    alice.fill("#search-form textarea[name=query]", "estrogen*[tiab] AND postmenopausal[tiab]")
+    alice.click("#search-submit")
+    alice.wait_for_selector("#search-job .job-done")
+    assert "records from estrogens.db stored as search 2" in alice.inner_text("#search-job")
+    alice.locator("#corpus-search").screenshot(path=str(shots / "20-corpus-search.png"), caret="initial")
+    assert errors == [], "\n".join(errors)
+
+    with Project.open(project_dir) as project:
+        history = project.decision_history("title_abstract", record_ids=[record])
+        accepted = [r for r in project.extractions(record_ids=[record]) if r["status"] == "accepted"]
+    assert [(d["actor"], d["label"], d["note"]) for d in history] == [
+        ("bob", "include", None), ("carol", "exclude", None), ("alice", "include", "resolution")]
+    assert len(accepted) == 1 and accepted[0]["actor"] == "alice" and accepted[0]["supersedes_id"] == time_id
+    assert accepted[0]["seconds_spent"] is not None and accepted[0]["seconds_spent"] > 0
+    for page in (alice, bob, carol):
+        page.context.close()
+
+
+def _inside(page: Any, mark: Any) -> bool:
+    """Whether the element is visible inside the scrolled document pane and the window."""
+    return bool(page.evaluate("""(el) => {
+        const r = el.getBoundingClientRect(), pane = document.querySelector('#document').getBoundingClientRect();
+        return r.top >= pane.top && r.bottom <= pane.bottom && r.top >= 0 && r.bottom <= window.innerHeight;
+    }""", mark.element_handle()))

@@ -14,7 +14,7 @@ def _evidence(text: str, quote: str, label: str) -> tuple[str, int, int, str]:
 
 def test_the_assessed_text_is_the_eligibility_tasks_content() -> None:
     for title, abstract in (("A title.", "An abstract."), (None, "Only an abstract."), ("Only a title.", None)):
-        inp = EligibilityInput(title=title, text=abstract or "", criteria=[{"text": "x"}])
+        inp = EligibilityInput(title=title, text=abstract or "", criteria=[{"text": "x"}])  # type: ignore[list-item]
         assert assessed_text(title, abstract)[0] == inp.content
 
 

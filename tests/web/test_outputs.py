@@ -113,7 +113,7 @@ def test_extraction_table(workspace: tuple[FastAPI, Path], alice: Client, slug: 
     with Project.open(project_dir) as project, project.engine.begin() as conn:
         first = conn.execute(sa.insert(t.extractions).values(
             record_id=3, task="characteristics", field="country", value="Finland", evidence=[{"quote": "in Finland"}],
-            origin="ai", status="proposed", actor="ai:classic", created_at=now)).inserted_primary_key[0]
+            origin="ai", status="proposed", actor="ai:classic", created_at=now)).inserted_primary_key[0]  # type: ignore[index]
         conn.execute(sa.insert(t.extractions).values(
             record_id=3, task="characteristics", field="country", value="Finland", evidence=[{"quote": "in Finland"}],
             origin="human", status="accepted", actor="alice", supersedes_id=first, created_at=now))

@@ -3,8 +3,9 @@
 A FastAPI application with server-rendered Jinja pages and htmx (vendored, no build step):
 accounts and per-project roles, project setup (question, versioned criteria, imports by drag
 and drop, duplicate review), screening one record at a time in the AI / active-learning order
-with per-criterion AI verdicts and highlighted evidence, and outputs (PRISMA 2020 diagram,
-exports, audit trail). See ``docs/workspace.md``.
+with per-criterion AI verdicts and highlighted evidence, dual (blinded) screening with conflicts
+and Cohen's kappa, extraction beside the full text, local-corpus searches, and outputs (PRISMA
+2020 diagram, exports, audit trail). See ``docs/workspace.md``.
 
 Needs the ``web`` extra (``pip install 'leads[web]'``).
 """

@@ -63,6 +63,7 @@ def create_app(
     secure_cookies: bool = False,
     setup_token: str | None = None,
     title: str = "leads workspace",
+    corpora: Sequence[str | Path] = (),
 ) -> FastAPI:
     """The workspace app.
 
@@ -72,7 +73,9 @@ def create_app(
     headers answered (default: the loopback names, which also stops DNS-rebinding pages from
     reaching the server). While the workspace has no account, the first-start page creates the
     administrator and asks for ``setup_token`` (a random one is made and logged when not given),
-    so that nobody else on the machine can claim a fresh workspace first.
+    so that nobody else on the machine can claim a fresh workspace first. ``corpora`` are local
+    search corpora (``leads corpus build``) the import page may search, besides the ``*.db``
+    files in ``WORKSPACE/corpora/``.
     """
     workspace_dir = Path(workspace).resolve()
     store = WorkspaceStore(workspace_dir)
@@ -87,6 +90,7 @@ def create_app(
         secure_cookies=secure_cookies,
         setup_token=setup_token,
         title=title,
+        corpora=[Path(c).resolve() for c in corpora],
     )
     state = WebState(config=config, store=store, jobs=JobManager(), claims=ClaimBoard(),
                      templates=make_templates(), flash_signer=URLSafeSerializer(store.secret(), salt="flash"))
@@ -150,10 +154,10 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
-    from leads.web.routes import auth, outputs, screen, setup
+    from leads.web.routes import auth, dual, extract, outputs, screen, setup
     from leads.web.routes import projects as project_routes
 
-    for module in (auth, project_routes, setup, screen, outputs):
+    for module in (auth, project_routes, setup, screen, dual, extract, outputs):
         app.include_router(module.router)
     return app
 

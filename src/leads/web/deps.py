@@ -61,7 +61,7 @@ PROJECT_CACHE = 32
 
 @dataclass(frozen=True)
 class Section:
-    """A tab of a project's pages. Dual review and extraction will be appended here."""
+    """A tab of a project's pages."""
 
     key: str
     title: str
@@ -74,6 +74,8 @@ PROJECT_SECTIONS: list[Section] = [
     Section("records", "Import & searches", "/records"),
     Section("duplicates", "Duplicates", "/duplicates"),
     Section("screen", "Screening", "/screen"),
+    Section("conflicts", "Conflicts", "/conflicts"),
+    Section("extract", "Extraction", "/extract"),
     Section("prisma", "PRISMA", "/prisma"),
     Section("export", "Export", "/export"),
     Section("audit", "Audit", "/audit"),
@@ -89,6 +91,7 @@ class WebConfig:
     secure_cookies: bool = False
     setup_token: str | None = None
     title: str = "leads workspace"
+    corpora: list[Path] = field(default_factory=list)
 
 
 @dataclass

@@ -12,6 +12,9 @@
 * Decisions: include / exclude / maybe with criteria as reasons (``E1``, ``I2`` or their numbers),
   the seconds from showing the record to deciding, the reviewer as actor; undo withdraws the
   reviewer's newest standing decision.
+* Dual review (:mod:`leads.web.dual`): the record comes from the reviewer's own queue (the
+  records they have not decided), the card shows only their own decision, and with the AI as
+  the second reviewer the AI panel is off.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from leads.errors import NotFoundError
 from leads.project import Project
 from leads.records import Record
 from leads.screen import workflow as w
+from leads.web.dual import next_for_reviewer, reviewer_queue
 from leads.web.highlight import highlight, split_spans
-from leads.web.store import WorkspaceError
+from leads.web.store import DualSetting, WorkspaceError
 
 __all__ = [
     "LABELS",
@@ -127,6 +131,8 @@ class ScreenView:
     explicit: bool = False
     notice: str | None = None
     duplicates: list[int] = field(default_factory=list)
+    dual: str | None = None
+    """Dual screening: ``human`` or ``ai`` (the second reviewer); ``None`` in single review."""
 
     @property
     def total(self) -> int:
@@ -178,8 +184,15 @@ def _verdicts(row: dict[str, Any], criteria: Sequence[w.CriterionInfo]) -> list[
 
 
 def screen_view(project: Project, *, slug: str, user: str, ai_on: bool, claims: ClaimBoard,
-                record_id: int | None = None, notice: str | None = None) -> ScreenView | None:
-    """The card for the next record (or ``record_id``); ``None`` when nothing is left to screen."""
+                record_id: int | None = None, notice: str | None = None,
+                dual: DualSetting | None = None) -> ScreenView | None:
+    """The card for the next record (or ``record_id``); ``None`` when nothing is left to screen.
+
+    With ``dual`` (dual screening on), the record comes from the reviewer's own queue, the card
+    shows only their own decision, and with the AI as second reviewer the AI panel is off."""
+    if dual is not None and dual.enabled:
+        return _dual_view(project, slug=slug, user=user, ai_on=ai_on and dual.second != "ai", claims=claims,
+                          record_id=record_id, notice=notice, second=dual.second)
     score: float | None
     if record_id is None:
         held = claims.held_by_others(slug, user)
@@ -196,6 +209,54 @@ def screen_view(project: Project, *, slug: str, user: str, ai_on: bool, claims: 
         rid, score, explicit = key, (nxt.score if nxt and nxt.record_id == key else None), True
     stored = project.record(rid)
     claims.claim(slug, rid, user)
+    panel = _panel(project, rid, stored.record, ai_on)
+    standing = project.current_decisions(STAGE).get(rid)
+    stopping = nxt.stopping if nxt is not None else w.stopping_estimate(project)
+    screened = nxt.screened if nxt is not None else stopping.screened
+    remaining = nxt.remaining if nxt is not None else 0
+    _, members = _members(project, rid)
+    return ScreenView(
+        record_id=rid, record=stored.record, **panel,
+        ai_on=ai_on,
+        ai_decision=(nxt.ai_decision if nxt is not None and nxt.record_id == rid else None),
+        standing=standing, score=score, mode=nxt.mode if nxt is not None else "finished",
+        screened=screened, remaining=remaining, relevant_found=stopping.relevant_found,
+        assessed=nxt.assessed if nxt is not None else 0, stopping=stopping, explicit=explicit, notice=notice,
+        duplicates=[m for m in members if m != rid],
+    )
+
+
+def _dual_view(project: Project, *, slug: str, user: str, ai_on: bool, claims: ClaimBoard,
+               record_id: int | None, notice: str | None, second: str) -> ScreenView | None:
+    queue = reviewer_queue(project, user)
+    if record_id is None:
+        rid = next_for_reviewer(queue, claims.held_by_others(slug, user))
+        if rid is None:
+            return None
+        explicit = False
+    else:
+        rid, _ = _members(project, record_id)
+        project.record(rid)  # NotFoundError names the record
+        explicit = True
+    stored = project.record(rid)
+    claims.claim(slug, rid, user)
+    panel = _panel(project, rid, stored.record, ai_on)
+    own = queue.own.get(rid)
+    standing = None
+    if own is not None:
+        standing = {"id": own.decision_id, "label": own.label, "actor": own.actor, "reasons": list(own.reasons)}
+    _, members = _members(project, rid)
+    return ScreenView(
+        record_id=rid, record=stored.record, **panel, ai_on=ai_on, ai_decision=None, standing=standing,
+        score=queue.scores.get(rid), mode=queue.mode, screened=queue.screened,
+        remaining=len(queue.order), relevant_found=queue.relevant_found, assessed=queue.assessed,
+        stopping=queue.stopping, explicit=explicit, notice=notice,
+        duplicates=[m for m in members if m != rid], dual=second,
+    )
+
+
+def _panel(project: Project, rid: int, record: Record, ai_on: bool) -> dict[str, Any]:
+    """The AI panel's part of the card: criteria, verdicts, highlighted title and abstract."""
     criteria = w.current_criteria(project)
     version = criteria[0].version if criteria else None
     row, stale = _pick_assessment(assessment_rows(project, rid), rid, version)
@@ -225,26 +286,12 @@ def screen_view(project: Project, *, slug: str, user: str, ai_on: bool, claims: 
                     evidence.append((label, int(e.get("start", -1)), int(e.get("end", -1)), str(e.get("quote", ""))))
             # An assessment of a duplicate was made on that record's text, not this one's.
             if int(row["record_id"]) == rid:
-                title_spans, abstract_spans, dropped = split_spans(stored.record.title, stored.record.abstract,
-                                                                   evidence)
+                title_spans, abstract_spans, dropped = split_spans(record.title, record.abstract, evidence)
             else:
                 dropped = len(evidence)
-    standing = project.current_decisions(STAGE).get(rid)
-    stopping = nxt.stopping if nxt is not None else w.stopping_estimate(project)
-    screened = nxt.screened if nxt is not None else stopping.screened
-    remaining = nxt.remaining if nxt is not None else 0
-    _, members = _members(project, rid)
-    return ScreenView(
-        record_id=rid, record=stored.record, criteria=criteria,
-        title_html=highlight(stored.record.title, title_spans),
-        abstract_html=highlight(stored.record.abstract, abstract_spans),
-        ai_on=ai_on, assessment=assessment, verdicts=verdicts, suggestion=suggestion, dropped_evidence=dropped,
-        ai_decision=(nxt.ai_decision if nxt is not None and nxt.record_id == rid else None),
-        standing=standing, score=score, mode=nxt.mode if nxt is not None else "finished",
-        screened=screened, remaining=remaining, relevant_found=stopping.relevant_found,
-        assessed=nxt.assessed if nxt is not None else 0, stopping=stopping, explicit=explicit, notice=notice,
-        duplicates=[m for m in members if m != rid],
-    )
+    return {"criteria": criteria, "title_html": highlight(record.title, title_spans),
+            "abstract_html": highlight(record.abstract, abstract_spans), "assessment": assessment,
+            "verdicts": verdicts, "suggestion": suggestion, "dropped_evidence": dropped}
 
 
 def parse_seconds(value: str | None) -> float | None:

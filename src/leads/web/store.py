@@ -503,3 +503,68 @@ class WorkspaceStore:
             conn.execute(sa.insert(preferences).values(user_id=user.id, project_id=project.id, key=key,
                                                        value=json.dumps(value)))
             self.log(user.username, "preference", {key: value}, project_id=project.id, conn=conn)
+
+
+# -- project settings kept in the project (dual review) ----------------------------------------------
+
+DUAL_REVIEW_KEY = "dual_review"
+DUAL_STAGES: tuple[str, ...] = ("title_abstract", "full_text")
+SECOND_REVIEWERS: tuple[str, ...] = ("human", "ai")
+
+
+@dataclass(frozen=True)
+class DualSetting:
+    """Dual screening at one stage: on or off, who the second reviewer is (another person or the
+    AI), and who besides the owners may resolve conflicts."""
+
+    enabled: bool = False
+    second: str = "human"
+    resolvers: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "second": self.second, "resolvers": list(self.resolvers)}
+
+
+def dual_settings(project: Any) -> dict[str, DualSetting]:
+    """The project's dual-review setting per stage (off where never set).
+
+    Kept in the project's own ``project_info`` table (key ``dual_review``, JSON), not in the
+    workspace: the setting is part of the review's protocol and travels with the project.
+    """
+    from leads.project import schema as t
+
+    with project.engine.connect() as conn:
+        raw = conn.execute(sa.select(t.project_info.c.value)
+                           .where(t.project_info.c.key == DUAL_REVIEW_KEY)).scalar()
+    data: dict[str, Any] = {}
+    if raw:
+        try:
+            loaded = json.loads(raw)
+        except ValueError as exc:
+            raise WorkspaceError(f"{project.location}: project_info {DUAL_REVIEW_KEY!r} is not JSON: {exc}") from None
+        data = loaded if isinstance(loaded, dict) else {}
+    out: dict[str, DualSetting] = {}
+    for stage in DUAL_STAGES:
+        entry = data.get(stage) or {}
+        second = str(entry.get("second") or "human")
+        out[stage] = DualSetting(enabled=bool(entry.get("enabled")),
+                                 second=second if second in SECOND_REVIEWERS else "human",
+                                 resolvers=tuple(str(r) for r in entry.get("resolvers") or ()))
+    return out
+
+
+def set_dual_setting(project: Any, stage: str, setting: DualSetting) -> None:
+    """Store one stage's dual-review setting in the project, and log the change in its activity."""
+    from leads.project import schema as t
+
+    if stage not in DUAL_STAGES:
+        raise WorkspaceError(f"a screening stage is one of {', '.join(DUAL_STAGES)} (got {stage!r})")
+    if setting.second not in SECOND_REVIEWERS:
+        raise WorkspaceError(f"the second reviewer is one of {', '.join(SECOND_REVIEWERS)} (got {setting.second!r})")
+    current = {k: v.as_dict() for k, v in dual_settings(project).items()}
+    current[stage] = setting.as_dict()
+    value = json.dumps(current, sort_keys=True)
+    with project.engine.begin() as conn:
+        conn.execute(sa.delete(t.project_info).where(t.project_info.c.key == DUAL_REVIEW_KEY))
+        conn.execute(sa.insert(t.project_info).values(key=DUAL_REVIEW_KEY, value=value))
+        project.log("dual-review", {"stage": stage, **setting.as_dict()}, conn=conn)

@@ -17,6 +17,7 @@ from leads.web.deps import (
     render,
     state_of,
 )
+from leads.web.dual import blinded_stages, visible_decisions
 from leads.web.exports import (
     decisions_csv,
     extractions_csv,
@@ -25,7 +26,7 @@ from leads.web.exports import (
     screening_json,
 )
 from leads.web.prisma import prisma_svg
-from leads.web.store import slugify
+from leads.web.store import dual_settings, slugify
 
 router = APIRouter()
 
@@ -44,6 +45,13 @@ def _download(content: bytes | str, media_type: str, filename: str) -> Response:
     body = content.encode("utf-8") if isinstance(content, str) else content
     return Response(body, media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _refuse_if_blinded(ctx: ProjectContext, what: str) -> None:
+    """Exports that carry people's decisions are not for a reviewer blinded in a dual review."""
+    if blinded_stages(ctx.role, ctx.user.username, dual_settings(ctx.project)):
+        raise HTTPException(403, f"{what} shows every reviewer's decisions; while dual review is on, a blinded "
+                                 "reviewer cannot export it (an owner can)")
 
 
 def _stem(ctx: ProjectContext) -> str:
@@ -85,6 +93,8 @@ def export_records(ctx: Viewer, fmt: str, decision: str = "", stage: str = "titl
         raise HTTPException(400, f"decision is one of {', '.join(DECISION_FILTERS)}")
     if stage not in ("title_abstract", "full_text"):
         raise HTTPException(400, "stage is title_abstract or full_text")
+    if decision:
+        _refuse_if_blinded(ctx, "a records export filtered by decision")
     name, media_type, extension = RECORD_FORMATS[fmt]
     buffer = io.BytesIO()
     ctx.project.export(buffer, name, unique=not duplicates, decision=decision or None, stage=stage)
@@ -94,11 +104,13 @@ def export_records(ctx: Viewer, fmt: str, decision: str = "", stage: str = "titl
 
 @router.get("/p/{slug}/export/decisions.csv")
 def export_decisions(ctx: Viewer) -> Response:
+    _refuse_if_blinded(ctx, "the decisions export")
     return _download(decisions_csv(ctx.project), "text/csv; charset=utf-8", f"{_stem(ctx)}-decisions.csv")
 
 
 @router.get("/p/{slug}/export/screening.json")
 def export_screening(ctx: Viewer) -> Response:
+    _refuse_if_blinded(ctx, "the screening export")
     data = screening_json(ctx.project, exported_by=ctx.user.username)
     return _download(json.dumps(data, ensure_ascii=False, indent=1, default=str), "application/json",
                      f"{_stem(ctx)}-screening.json")
@@ -113,8 +125,10 @@ def export_extractions(ctx: Viewer) -> Response:
 def audit_page(request: Request, ctx: Viewer, view: str = "decisions", page: int = 1) -> Response:
     project = ctx.project
     context: dict[str, Any] = {"view": view, "active": "audit"}
+    blinded = blinded_stages(ctx.role, ctx.user.username, dual_settings(project))
+    context["blinded"] = bool(blinded)
     if view == "decisions":
-        history = list(reversed(project.decision_history()))
+        history = list(reversed(visible_decisions(project.decision_history(), ctx.user.username, blinded)))
         pages = max(1, (len(history) + AUDIT_PAGE - 1) // AUDIT_PAGE)
         page = min(max(1, page), pages)
         shown = history[(page - 1) * AUDIT_PAGE: page * AUDIT_PAGE]
@@ -122,6 +136,9 @@ def audit_page(request: Request, ctx: Viewer, view: str = "decisions", page: int
         titles = {s.id: s.record.title for s in project.iter_records(ids=ids)} if ids else {}
         context.update(rows=shown, titles=titles, page=page, pages=pages, total=len(history))
     elif view == "ai":
+        if any(s.second == "ai" for s in blinded.values()):
+            raise HTTPException(403, "the AI is the second reviewer in this dual review: its assessments are "
+                                     "hidden from blinded reviewers")
         context.update(rows=recent_assessments(project, limit=AUDIT_PAGE))
     elif view == "activity":
         context.update(rows=project.activity(limit=200))

@@ -16,7 +16,8 @@ from leads.web.deps import (
     render,
     state_of,
 )
-from leads.web.store import ROLES, WorkspaceError, slugify
+from leads.web.dual import STAGE_TITLES, blinded_stages, dual_summary, visible_decisions
+from leads.web.store import ROLES, WorkspaceError, dual_settings, slugify
 
 router = APIRouter()
 
@@ -56,7 +57,10 @@ def create_project(request: Request, session: SignedIn, name: str = Form(...)) -
 def overview(request: Request, ctx: Viewer) -> Response:
     status = ctx.project.status()
     state = state_of(request)
+    dual = [dual_summary(ctx.project, stage, setting) for stage, setting in dual_settings(ctx.project).items()
+            if setting.enabled]
     return render(request, "project/overview.html", status=status, question=ctx.project.question(),
+                  dual=dual, stage_titles=STAGE_TITLES,
                   criteria=ctx.project.criteria(), jobs=state.jobs.for_project(ctx.slug, limit=5),
                   members=state.store.members(ctx.entry), active="overview")
 
@@ -91,8 +95,12 @@ def record_page(request: Request, ctx: Viewer, record_id: int) -> Response:
     members = sorted({key, record_id, *(m for m, p in primaries.items() if p == key)})
     history = project.decision_history(record_ids=members)
     assessments = project.assessments(stage=None, record_ids=members)
+    blinded = blinded_stages(ctx.role, ctx.user.username, dual_settings(project))
+    if blinded:  # dual review: a blinded reviewer sees their own decisions, and no AI second opinion
+        history = visible_decisions(history, ctx.user.username, blinded)
+        assessments = [a for a in assessments if not (a["stage"] in blinded and blinded[a["stage"]].second == "ai")]
     return render(request, "project/record.html", stored=stored, members=members, primary=key,
-                  history=history, assessments=assessments, active="records")
+                  history=history, assessments=assessments, blinded=bool(blinded), active="records")
 
 
 @router.get("/p/{slug}/jobs/{job_id}")

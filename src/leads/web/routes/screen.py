@@ -18,8 +18,10 @@ from leads.web.deps import (
     start_job,
     state_of,
 )
+from leads.web.dual import dual_undo
 from leads.web.jobs import JobProgress
-from leads.web.screening import parse_seconds, record_decision, screen_view, undo_last
+from leads.web.screening import STAGE, parse_seconds, record_decision, screen_view, undo_last
+from leads.web.store import DualSetting, dual_settings
 
 router = APIRouter()
 
@@ -28,7 +30,17 @@ ASSESS_LIMITS = (25, 100, 500, 0)
 
 
 def _ai_on(request: Request, ctx: ProjectContext) -> bool:
+    """The reviewer's AI panel preference; always off while the AI is the second reviewer."""
+    dual = _dual(ctx)
+    if dual is not None and dual.second == "ai":
+        return False
     return bool(state_of(request).store.preference(ctx.user, ctx.entry, AI_PANEL, True))
+
+
+def _dual(ctx: ProjectContext) -> DualSetting | None:
+    """The title/abstract dual-review setting when it is on."""
+    setting = dual_settings(ctx.project)[STAGE]
+    return setting if setting.enabled else None
 
 
 def _card(request: Request, ctx: ProjectContext, *, record_id: int | None = None,
@@ -38,12 +50,12 @@ def _card(request: Request, ctx: ProjectContext, *, record_id: int | None = None
     stopping = None
     if ctx.can("reviewer"):
         view = screen_view(ctx.project, slug=ctx.slug, user=ctx.user.username, ai_on=_ai_on(request, ctx),
-                           claims=state.claims, record_id=record_id, notice=notice)
+                           claims=state.claims, record_id=record_id, notice=notice, dual=_dual(ctx))
     if view is None:
         stopping = w.stopping_estimate(ctx.project)
     template = "project/_screen_card.html" if is_htmx(request) else "project/screen.html"
     return render(request, template, status_code=status_code, view=view, stopping=stopping,
-                  notice=notice, assess_limits=ASSESS_LIMITS, active="screen",
+                  notice=notice, assess_limits=ASSESS_LIMITS, active="screen", dual=_dual(ctx),
                   jobs=[j for j in state.jobs.for_project(ctx.slug) if j.kind == "assess"][:1])
 
 
@@ -74,7 +86,11 @@ async def decide(request: Request, ctx: Reviewer) -> Response:
 
 @router.post("/p/{slug}/screen/undo")
 def undo(request: Request, ctx: Reviewer) -> Response:
-    undone = undo_last(ctx.project, ctx.user.username)
+    if _dual(ctx) is not None:
+        withdrawn = dual_undo(ctx.project, ctx.user.username, STAGE)
+        undone = None if withdrawn is None else (withdrawn[0], {"label": withdrawn[1].label})
+    else:
+        undone = undo_last(ctx.project, ctx.user.username)
     if undone is None:
         notice = "You have no standing decision to undo."
         if is_htmx(request):
@@ -90,6 +106,12 @@ def undo(request: Request, ctx: Reviewer) -> Response:
 @router.post("/p/{slug}/screen/ai")
 def toggle_ai(request: Request, ctx: Reviewer, record_id: int | None = Form(None)) -> Response:
     store = state_of(request).store
+    dual = _dual(ctx)
+    if dual is not None and dual.second == "ai":
+        notice = "The AI is the second reviewer: its panel stays off so that your decisions are independent."
+        if is_htmx(request):
+            return _card(request, ctx, record_id=record_id, notice=notice)
+        return redirect(f"{ctx.base}/screen", request, notice, "error")
     on = not _ai_on(request, ctx)
     store.set_preference(ctx.user, ctx.entry, AI_PANEL, on)
     notice = "AI assistance is on." if on else "AI assistance is off: you screen on your own."

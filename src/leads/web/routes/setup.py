@@ -24,7 +24,10 @@ from leads.web.deps import (
     start_job,
     state_of,
 )
+from leads.web.dual import STAGE_TITLES
 from leads.web.jobs import JobProgress
+from leads.web.search import CORPORA_DIR, available_corpora, search_corpus_into
+from leads.web.store import dual_settings
 
 router = APIRouter()
 
@@ -41,7 +44,10 @@ def question_page(request: Request, ctx: Viewer, version: int | None = None) -> 
     project = ctx.project
     current = w.current_criteria(project)
     shown = w.current_criteria(project, version) if version else current
+    members = state_of(request).store.members(ctx.entry)
     return render(request, "project/question.html", question=project.question(), criteria=shown,
+                  dual=dual_settings(project), dual_stages=STAGE_TITLES,
+                  dual_candidates=[m for m in members if m.role == "reviewer"],
                   current_version=current[0].version if current else None,
                   shown_version=shown[0].version if shown else None,
                   versions=project.criteria_versions(), fields=PICO_FIELDS,
@@ -126,7 +132,36 @@ def records_page(request: Request, ctx: Viewer) -> Response:
     state = state_of(request)
     readable = [f for f in registered_formats() if f.read]
     return render(request, "project/records.html", searches=ctx.project.searches(), formats=readable,
+                  corpora=sorted(available_corpora(state.config.workspace, state.config.corpora)),
+                  corpora_dir=state.config.workspace / CORPORA_DIR,
                   jobs=state.jobs.for_project(ctx.slug), active="records")
+
+
+@router.post("/p/{slug}/records/search")
+def search_corpus(request: Request, ctx: Owner, corpus: str = Form(...), query: str = Form(...),
+                  dedup: bool = Form(False)) -> Response:
+    state = state_of(request)
+    corpora = available_corpora(state.config.workspace, state.config.corpora)
+    path = corpora.get(corpus)
+    if path is None:
+        return redirect(f"{ctx.base}/records", request, f"No corpus {corpus!r} in this workspace.", "error")
+    text = " ".join(query.split())
+    if not text or len(text) > MAX_FIELD:
+        return redirect(f"{ctx.base}/records", request, f"Give a query of 1 to {MAX_FIELD} characters.", "error")
+
+    def run(project: Project, progress: JobProgress) -> None:
+        progress.update(0, None, f"Searching {corpus}")
+        found = search_corpus_into(project, path, text, progress=progress.update)
+        progress.result(f"{found.count} records from {corpus} stored as search {found.search_id}")
+        for note in found.notes:
+            progress.result(f"Note: {note}")
+        if dedup and found.count:
+            progress.update(0, None, "Finding duplicates")
+            result = project.run_dedup()
+            progress.result(f"Duplicates: {result.new_links} new links; {result.groups} groups holding "
+                            f"{result.duplicates} duplicates")
+
+    return start_job(request, ctx, "search", f"Search {corpus}: {text[:80]}", run)
 
 
 @router.post("/p/{slug}/records/import")

@@ -116,6 +116,31 @@
     });
   }
 
+  // Extraction: clicking a value lights up its quote in the document and scrolls it into view.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest(".value-link[data-anchor]");
+    if (!link) return;
+    var anchor = link.getAttribute("data-anchor");
+    var first = null;
+    document.querySelectorAll("#document mark.ev").forEach(function (mark) {
+      var on = (mark.getAttribute("data-criteria") || "").split(" ").indexOf(anchor) >= 0;
+      mark.classList.toggle("focus", on);
+      if (on && !first) first = mark;
+    });
+    document.querySelectorAll(".value.selected").forEach(function (el) { el.classList.remove("selected"); });
+    var box = link.closest(".value");
+    if (box) box.classList.add("selected");
+    if (first) first.scrollIntoView({block: "center", behavior: "auto"});
+  });
+  // Seconds spent on an extraction action: from the page being shown to the form being sent.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form && form.classList && form.classList.contains("timed")) {
+      var field = form.querySelector('input[name="seconds"]');
+      if (field) field.value = ((performance.now() - shownAt) / 1000).toFixed(3);
+    }
+  }, true);
+
   document.addEventListener("DOMContentLoaded", function () { markShown(); setupDropzone(document); });
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.target && (event.target.id === "screen" || (event.target.querySelector && event.target.querySelector("#decide-form")))) markShown();
