@@ -332,7 +332,7 @@ def status(project_path: str, as_json: bool) -> None:
 
             stopping = stopping_estimate(project)
     if as_json:
-        data = dataclasses.asdict(st) if dataclasses.is_dataclass(st) else st
+        data = dataclasses.asdict(st)
         _print_json({**data, "stopping": stopping.as_dict() if stopping else None})
         return
     _print_status(st)
@@ -398,6 +398,9 @@ def review_run(spec_file: Path, project_path: Path | None, as_json: bool) -> Non
     else:
         console.print()
         _print_status(st)
+        reports = [p for p in run.report if p.suffix in (".html", ".md")]
+        if reports:
+            console.print(f"\nReport: {', '.join(str(p) for p in reports)}", highlight=False)
 
 
 @main.command(name="formats")
@@ -457,9 +460,10 @@ def _add_stage_commands() -> None:
     main.add_command(screen_command, name="screen")
     main.add_command(next_command, name="next")
     main.add_command(decide_command, name="decide")
-    from leads.extract.cli import extract_command
+    from leads.extract.cli import extract_command, extractions_command
 
     main.add_command(extract_command, name="extract")
+    main.add_command(extractions_command, name="extractions")
     from leads.instruct.cli import instruct_group
 
     main.add_command(instruct_group, name="instruct")
@@ -469,6 +473,9 @@ def _add_stage_commands() -> None:
     from leads.web.cli import serve_command
 
     main.add_command(serve_command, name="serve")
+    from leads.report.cli import report_command
+
+    main.add_command(report_command, name="report")
 
 
 _add_stage_commands()

@@ -6,6 +6,9 @@ offset in the output points into the document's text as leads reads it (for plai
 file's own characters). Several FILEs print JSON Lines, one object per file with a ``"file"``
 key; ``results --queries Q.jsonl`` answers one (file, intervention, comparator, outcome)
 question per line, in order. Models are loaded once per process.
+
+With ``-p PROJECT`` the tasks run over the project's included studies instead (TASK is one task
+or ``all``, no FILE): see :mod:`leads.extract.project`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import click
 
 from leads.errors import LeadsError
 
-__all__ = ["extract_command", "extract_file"]
+__all__ = ["extract_command", "extract_file", "extractions_command"]
 
 TASK_NAMES = ("pico", "characteristics", "arms", "participants", "results")
 
@@ -135,8 +138,11 @@ def _queries(path: Path) -> Iterator[dict[str, Any]]:
 
 
 @click.command("extract")
-@click.argument("task", type=click.Choice(TASK_NAMES))
+@click.argument("task", type=click.Choice((*TASK_NAMES, "all")))
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-p", "--project", "project_location", metavar="PROJECT",
+              help="Extract over this project's included studies with documents, storing every value "
+                   "(TASK: one task or 'all'; no FILE).")
 @click.option("--engine", "engine_name", default=None, help="Engine (default: the configured one, else classic).")
 @click.option("--intervention", help="results: the intervention arm, as the paper names it.")
 @click.option("--comparator", help="results: the comparator arm.")
@@ -146,15 +152,24 @@ def _queries(path: Path) -> Iterator[dict[str, Any]]:
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="results: JSON Lines of {file, intervention, comparator, outcome}; answers in order.")
 @click.option("--field", "fields", multiple=True,
-              help="characteristics: a field as 'name: description' (repeatable; default: the built-ins).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (JSON Lines for several files or --queries).")
-def extract_command(task: str, files: tuple[Path, ...], engine_name: str | None, intervention: str | None,
-                    comparator: str | None, outcome: str | None, outcome_type: str | None,
-                    queries: Path | None, fields: tuple[str, ...], as_json: bool) -> None:
+              help="characteristics: a field as 'name: description' (repeatable; default: the built-ins; "
+                   "with -p: added to the built-ins).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (JSON Lines for several files or --queries; with -p the run's counts).")
+def extract_command(task: str, files: tuple[Path, ...], project_location: str | None, engine_name: str | None,
+                    intervention: str | None, comparator: str | None, outcome: str | None,
+                    outcome_type: str | None, queries: Path | None, fields: tuple[str, ...], as_json: bool) -> None:
     """Extract TASK (pico, characteristics, arms, participants, results) from FILES, every value
-    with the quote it came from."""
+    with the quote it came from; or, with -p PROJECT, over the project's included studies."""
     from leads.engines import get_engine
 
+    if project_location is not None:
+        _extract_project(project_location, task, files=files, queries=queries, engine_name=engine_name,
+                         intervention=intervention, comparator=comparator, outcome=outcome,
+                         outcome_type=outcome_type, fields=fields, as_json=as_json)
+        return
+    if task == "all":
+        raise click.UsageError("TASK 'all' is for a project (-p PROJECT); give one task for FILES")
     if queries is not None and task != "results":
         raise click.UsageError("--queries is for the results task")
     if not files and queries is None:
@@ -177,6 +192,112 @@ def extract_command(task: str, files: tuple[Path, ...], engine_name: str | None,
             sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=None if many else 2) + "\n")
         else:
             click.echo(_human(task, path, out))
+
+
+def _extract_project(location: str, task: str, *, files: tuple[Path, ...], queries: Path | None,
+                     engine_name: str | None, intervention: str | None, comparator: str | None,
+                     outcome: str | None, outcome_type: str | None, fields: tuple[str, ...],
+                     as_json: bool) -> None:
+    """``leads extract TASK -p PROJECT``: run_extraction over the included studies."""
+    from leads.extract.project import EXTRACTION_TASKS, run_extraction
+    from leads.project import Project
+
+    if files:
+        raise click.UsageError("with -p PROJECT the documents come from the project: give no FILE")
+    if queries is not None:
+        raise click.UsageError("--queries is for files; with -p give --outcome, --intervention and --comparator")
+    if task not in (*EXTRACTION_TASKS, "all"):
+        raise click.UsageError(f"with -p, TASK is one of {', '.join(EXTRACTION_TASKS)} or all")
+    outcomes: list[dict[str, Any]] = []
+    if outcome or intervention or comparator:
+        missing = [name for name, value in (("--outcome", outcome), ("--intervention", intervention),
+                                            ("--comparator", comparator)) if not value]
+        if missing:
+            raise click.UsageError(f"an outcome needs --outcome, --intervention and --comparator (missing "
+                                   f"{', '.join(missing)})")
+        outcomes.append({"outcome": outcome, "intervention": intervention, "comparator": comparator,
+                         "outcome_type": outcome_type})
+    elif task == "results":
+        raise click.UsageError("results needs --outcome, --intervention and --comparator")
+    extra: dict[str, str] = {}
+    for spec in fields:
+        parsed = _parse_field(spec)
+        extra[parsed[0]] = parsed[1]
+    tasks = EXTRACTION_TASKS if task == "all" else (task,)
+    with Project.open(location) as project:
+        run = run_extraction(project, engine=engine_name, tasks=tasks, outcomes=outcomes, fields=extra or None,
+                             progress=None)
+    if as_json:
+        sys.stdout.write(json.dumps(run.as_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        click.echo(run.summary())
+
+
+def _parse_field(spec: str) -> tuple[str, str]:
+    """``"name: description"`` → (name, description); a field needs a name."""
+    name, _, description = spec.partition(":")
+    if not name.strip():
+        raise click.UsageError(f"--field {spec!r}: give it as 'name: description'")
+    return name.strip(), description.strip()
+
+
+EXTRACTION_COLUMNS = ("id", "record_id", "document_id", "task", "field", "value", "origin", "status", "actor",
+                      "call_id", "engine", "model", "supersedes_id", "created_at", "evidence")
+
+
+def _listing_row(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: row.get(k) for k in EXTRACTION_COLUMNS}
+    created = out.get("created_at")
+    if created is not None and hasattr(created, "isoformat"):
+        out["created_at"] = created.isoformat()
+    out["evidence"] = list(row.get("evidence") or [])
+    return out
+
+
+@click.command("extractions")
+@click.option("-p", "--project", "project_location", required=True, metavar="PROJECT",
+              help="The review project (directory or database URL).")
+@click.option("--task", type=click.Choice(("characteristics", "arms", "participants", "results", "pico")),
+              help="Only this task's values.")
+@click.option("--record", "record_ids", type=int, multiple=True, help="Only this record's values (repeatable).")
+@click.option("--history", is_flag=True,
+              help="Every row (AI proposals and each reviewer action), not only the standing values.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Print CSV (value and evidence as JSON text in their cells).")
+def extractions_command(project_location: str, task: str | None, record_ids: tuple[int, ...], history: bool,
+                        as_json: bool, as_csv: bool) -> None:
+    """List the extracted values of a project: the standing value per record, task and field (a
+    reviewer's over the AI's), with its evidence and the call it came from."""
+    import csv
+
+    from leads.project import Project
+
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    with Project.open(project_location) as project:
+        rows = [_listing_row(r) for r in project.extractions(record_ids=list(record_ids) or None, task=task,
+                                                             history=history)]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    elif as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=EXTRACTION_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "value": json.dumps(row["value"], ensure_ascii=False),
+                             "evidence": json.dumps(row["evidence"], ensure_ascii=False)})
+    else:
+        if not rows:
+            click.echo("no extracted values")
+        for row in rows:
+            value = row["value"]
+            shown = "not reported" if value is None else value if isinstance(value, str) else \
+                json.dumps(value, ensure_ascii=False)
+            if len(shown) > 100:
+                shown = shown[:97] + "..."
+            who = f"{row['origin']} {row['status']}"
+            click.echo(f"record {row['record_id']}  {row['task']}  {row['field']}: {shown}  "
+                       f"[{who}, {len(row['evidence'])} quotes]")
 
 
 def _human(task: str, path: Path, out: dict[str, Any]) -> str:

@@ -473,12 +473,223 @@ class TrialResultsTask(Task[ResultsInput, ResultsAnswer, ResultsOutput]):
             converted.append(_GroupValueAnswer(groupId=group_id, value=item.value, quote=item.quote))
         denominators = {g.id: (_number(answer.denomValue[i]) if i < len(answer.denomValue) else None)
                         for i, g in enumerate(inp.groups)}
+        values = _group_values(converted, inp.groups, inp.text, strict_quotes)
+        outcome_type, arms, notes = _arm_results(answer.paramType, inp, values, denominators)
         return ResultsOutput(
             outcome=inp.outcome, param_type=answer.paramType, unit=answer.unitOfMeasure.strip(),
             time_frame=answer.timeFrame.strip(), unit_of_denominator=answer.unitOfDenom.strip(),
-            denominators=denominators,
-            values=_group_values(converted, inp.groups, inp.text, strict_quotes),
+            denominators=denominators, values=values, outcome_type=outcome_type, arms=arms, notes=notes,
         )
+
+
+# Arm-level numbers from an LLM's answer strings ("45/120", "45 (37.5%)", "12.3 ± 4.5", "7 (IQR
+# 5-9)"), so that an LLM engine's results can be pooled like the classic engine's.
+_BINARY_PARAMS = frozenset({"COUNT_OF_PARTICIPANTS", "COUNT_OF_UNITS", "PERCENT"})
+_CONTINUOUS_PARAMS = frozenset({"MEAN", "MEDIAN", "LEAST_SQUARES_MEAN", "GEOMETRIC_MEAN",
+                                "GEOMETRIC_LEAST_SQUARES_MEAN"})
+_GEOMETRIC_PARAMS = frozenset({"GEOMETRIC_MEAN", "GEOMETRIC_LEAST_SQUARES_MEAN"})
+_BINARY_KINDS = frozenset({"events_total", "count_percent", "percent"})
+_CONTINUOUS_KINDS = frozenset({"mean_sd", "mean_se", "median_iqr", "median_range"})
+_STAT_FIELDS = {"events": "events", "total": "group_size", "count": "events", "percent": "percent",
+                "mean": "mean", "sd": "sd", "se": "se", "median": "median", "q1": "q1", "q3": "q3",
+                "min": "minimum", "max": "maximum", "low": "ci_low", "high": "ci_high"}
+
+
+def _read_stat(value: str | None, outcome_type: str | None) -> Any:
+    """The first statistic of an answer's value string (p-values skipped), with an ambiguous
+    ``12.3 (4.5)`` read as mean (SD) for a continuous outcome and as n (%) for a binary one."""
+    if value is None:
+        return None
+    from leads.extract.numbers import find_all, resolve
+
+    stats = [s for s in find_all(value) if s.kind != "p_value"]
+    if not stats:
+        return None
+    fmt = {"binary": "n_percent", "continuous": "mean_sd"}.get(outcome_type or "")
+    return resolve(stats[0], fmt)
+
+
+def _outcome_type_of(param_type: str, inp: ResultsInput, stats: list[Any]) -> Literal["binary", "continuous"] | None:
+    if inp.outcome_type is not None:
+        return inp.outcome_type
+    if param_type in _BINARY_PARAMS:
+        return "binary"
+    if param_type in _CONTINUOUS_PARAMS:
+        return "continuous"
+    kinds = {s.kind for s in stats if s is not None}
+    if kinds & _BINARY_KINDS and not kinds & _CONTINUOUS_KINDS:
+        return "binary"
+    if kinds & _CONTINUOUS_KINDS and not kinds & _BINARY_KINDS:
+        return "continuous"
+    return None
+
+
+def _binary_numbers(stat: Any, param_type: str) -> dict[str, float]:
+    kind, v = stat.kind, stat.values
+    if kind == "events_total":
+        out = {"events": v["events"], "total": v["total"]}
+        if "percent" in v:
+            out["percent"] = v["percent"]
+        return out
+    if kind == "count_percent":
+        return {"count": v["count"], "percent": v["percent"]}
+    if kind == "percent":
+        return {"percent": v["percent"]}
+    if kind in ("number", "n"):
+        number = v.get("value", v.get("n"))
+        return {"percent" if param_type == "PERCENT" else "events": number}
+    return {}
+
+
+def _continuous_numbers(stat: Any, param_type: str) -> dict[str, float]:
+    kind, v = stat.kind, stat.values
+    centre = "median" if param_type == "MEDIAN" else "mean"
+    if kind in ("mean_sd", "mean_se"):
+        return dict(v)
+    if kind in ("median_iqr", "median_range"):
+        return dict(v)
+    if kind == "value_interval":
+        # A labelled CI ("12.3 (95% CI 10.1 to 14.5)") is read; a bare interval may be a range,
+        # an IQR or a CI, so only the central value is taken.
+        if "level" in v and centre == "mean":
+            return {"mean": v["value"], "low": v["low"], "high": v["high"]}
+        return {centre: v["value"]}
+    if kind in ("number", "paren"):
+        return {centre: v["value"]}
+    return {}
+
+
+def _events_from_percent(percent: float, n: float) -> Derivation | None:
+    """Events from a percentage of a known group size, only when the rounding is unambiguous
+    (the same rule as the classic engine)."""
+    events = round(percent * n / 100)
+    back = 100 * events / n
+    if abs(back - percent) > 0.05 + 1e-9 and abs(round(back) - percent) > 1e-9:
+        return None
+    return Derivation(field="events", value=float(events), formula="events = round(percent × N / 100)",
+                      expression="events = round(percent × N / 100)", inputs={"percent": percent, "n": n})
+
+
+def _continuous_derivations(arm: ArmResult) -> list[Derivation]:
+    """SD from an SE or a CI, mean and SD from a median (Cochrane Handbook 6.5.2.2; Wan et al.
+    2014), each naming its formula; nothing when the group size is unknown."""
+    import math
+
+    from leads.extract.conversions import (
+        ConversionError,
+        Converted,
+        mean_sd_from_five_numbers,
+        mean_sd_from_median_iqr,
+        mean_sd_from_median_range,
+        sd_from_ci,
+        sd_from_se,
+    )
+
+    n = arm.group_size
+    out: list[Derivation] = []
+
+    def add(field: str, value: float | None, conv: Converted) -> None:
+        if value is not None and math.isfinite(value):
+            out.append(Derivation(field=field, value=value, formula=conv.formula, expression=conv.expression,
+                                  inputs=conv.inputs))
+
+    if not n:
+        return out
+    try:
+        if arm.sd is None and arm.se is not None:
+            conv = sd_from_se(arm.se, n)
+            add("sd", conv.sd, conv)
+        elif arm.sd is None and arm.ci_low is not None and arm.ci_high is not None:
+            conv = sd_from_ci(arm.ci_low, arm.ci_high, n, level=arm.ci_level or 0.95)
+            add("sd", conv.sd, conv)
+        elif arm.mean is None and arm.median is not None:
+            if None not in (arm.q1, arm.q3, arm.minimum, arm.maximum):
+                conv = mean_sd_from_five_numbers(arm.minimum, arm.q1, arm.median, arm.q3, arm.maximum,  # type: ignore[arg-type]
+                                                 n)
+            elif arm.q1 is not None and arm.q3 is not None:
+                conv = mean_sd_from_median_iqr(arm.q1, arm.median, arm.q3, n)
+            elif arm.minimum is not None and arm.maximum is not None:
+                conv = mean_sd_from_median_range(arm.minimum, arm.median, arm.maximum, n)
+            else:
+                return out
+            add("mean", conv.mean, conv)
+            add("sd", conv.sd, conv)
+    except ConversionError:
+        return []
+    return out
+
+
+def _stat_evidence(stat: Any, numbers: dict[str, float], value: GroupValue, text: str) -> Evidence | None:
+    """Where the value's numbers sit inside its located quote: the value string verbatim, else a
+    statistic of the quote with the same numbers (``3/206`` is ``3 of 206`` in the paper)."""
+    from leads.extract.numbers import find_all
+
+    wanted = sorted(numbers.values())
+    for e in value.evidence:
+        at = text.find(stat.text, e.start, e.end)
+        if at >= 0:
+            return Evidence(quote=stat.text, start=at, end=at + len(stat.text))
+    for e in value.evidence:
+        for found in find_all(text[e.start:e.end]):
+            if sorted(v for k, v in found.values.items() if k != "level") == wanted:
+                return Evidence(quote=found.text, start=e.start + found.start, end=e.start + found.end)
+    return None
+
+
+def _arm_results(param_type: str, inp: ResultsInput, values: list[GroupValue],
+                 denominators: dict[str, float | None]) -> tuple[Literal["binary", "continuous"] | None,
+                                                               list[ArmResult], list[str]]:
+    """The outcome type and per-arm numbers read from the answer's value strings.
+
+    Fills ``denominators`` (and a value's ``number``) where the value string states what the
+    answer left out (``45/120`` gives 120 participants); numbers that are computed rather than
+    read (events from a percentage, an SD from an SE) go to ``derived`` with their formula.
+    """
+    first = [_read_stat(v.value, inp.outcome_type) for v in values]
+    outcome_type = _outcome_type_of(param_type, inp, first)
+    notes: list[str] = []
+    if outcome_type is None:
+        notes.append(f"param type {param_type} with these values does not say whether the outcome is "
+                     "binary or continuous: no arm-level numbers")
+        return None, [], notes
+    if param_type in _GEOMETRIC_PARAMS:
+        notes.append(f"{param_type.lower().replace('_', ' ')}s are not arithmetic means: no arm-level numbers")
+        return outcome_type, [], notes
+    arms: list[ArmResult] = []
+    for value in values:
+        stat = _read_stat(value.value, outcome_type)
+        numbers: dict[str, float] = {}
+        if stat is not None:
+            numbers = (_binary_numbers if outcome_type == "binary" else _continuous_numbers)(stat, param_type)
+        elif value.value is not None:
+            notes.append(f"group {value.group_id}: the value {value.value!r} holds no number")
+        arm = ArmResult(group_id=value.group_id, evidence=list(value.evidence))
+        for key, number in numbers.items():
+            setattr(arm, _STAT_FIELDS[key], number)
+        if "low" in numbers:
+            arm.ci_level = stat.values.get("level", 0.95)
+        # The value's own total ("45/120") is this outcome's denominator; else the answer's.
+        denominator = denominators.get(value.group_id)
+        if arm.group_size is None:
+            arm.group_size = denominator
+        elif denominator is None:
+            denominators[value.group_id] = arm.group_size
+        located = _stat_evidence(stat, numbers, value, inp.text) if stat is not None and numbers else None
+        if located is not None:
+            arm.field_evidence = {_STAT_FIELDS[key]: located for key in numbers}
+        if outcome_type == "binary":
+            if arm.events is None and arm.percent is not None and arm.group_size:
+                derived = _events_from_percent(arm.percent, arm.group_size)
+                if derived is not None:
+                    arm.derived.append(derived)
+        else:
+            arm.derived.extend(_continuous_derivations(arm))
+        if value.number is None and value.value is not None:
+            primary = {"binary": "percent" if param_type == "PERCENT" else "events",
+                       "continuous": "median" if param_type == "MEDIAN" else "mean"}[outcome_type]
+            value.number = getattr(arm, primary)
+        arms.append(arm)
+    return outcome_type, arms, notes
 
 
 # --- PICO spans ------------------------------------------------------------------------------
