@@ -31,7 +31,8 @@ def test_bundled_review_runs_and_continues(tmp_path: Path) -> None:
         assert status.unique_records == 367 and status.prisma.duplicates_removed == 367
         assert status.labels["included"] == 80
         assert [c["kind"] for c in project.criteria()] == ["inclusion"] * 3 + ["exclusion"]
-        assert project.question()["population"] == "Postmenopausal women"
+        question = project.question()
+        assert question is not None and question["population"] == "Postmenopausal women"
         # the kept record of each group carries the MeSH headings from the MEDLINE export or the CSV's label
         kept = list(project.iter_records(unique=True))
         assert len(kept) == 367
@@ -97,10 +98,19 @@ def test_remdesivir_review_from_question_to_report(tmp_path: Path) -> None:
         included = [rid for rid, d in project.current_decisions().items() if d["label"] == "include"]
         trials = {project.record(rid).record.pmcid for rid in included}
         decisions = project.current_decisions()
+        full_text = project.current_decisions("full_text")
+        full_text_assessments = project.assessments(stage="full_text")
         calls = _calls(project)
-    # the 4 trials of the Cochrane review are the AI's inclusions, recorded as AI decisions
+    # the 4 trials of the Cochrane review are the AI's inclusions, recorded as AI decisions, at
+    # title/abstract and again after their full texts were assessed
     assert trials == {"PMC7262788", "PMC7442954", "PMC7190303", "PMC7727327"}
     assert all(decisions[rid]["actor_kind"] == "ai" for rid in included)
+    assert sorted(full_text) == sorted(included) and len(full_text_assessments) == 4
+    assert all(d["label"] == "include" and d["actor"] == "ai:classic" for d in full_text.values())
+    assert status.prisma.reports_assessed == 4 and status.prisma.studies_included == 4
+    assert "4 studies included." in md and "at title and abstract only" not in md
+    prisma = (report / "prisma.svg").read_text(encoding="utf-8")
+    assert "Reports assessed for eligibility (n = 4)" in prisma and "Studies included in review (n = 4)" in prisma
     assert status.documents == 4 and status.records == 40
     assert "ai:classic (ai)" in html and "5 were unattended AI decisions" in md
     # the pooled risk ratio of the extracted numbers is near the Cochrane review's
@@ -116,6 +126,8 @@ def test_remdesivir_review_from_question_to_report(tmp_path: Path) -> None:
     again = run_review(load_spec(REMDESIVIR), target)
     assert again.imported == [] and again.documents_added == [] and len(again.documents_skipped) == 4
     assert again.screening is not None and again.screening["assessed"] == 0
+    assert again.full_text is not None and again.full_text["assessed"] == 0
+    assert again.full_text["already_assessed"] == 4
     assert again.extraction is not None and again.extraction["calls"] == 0 and again.extraction["values"] == 0
     with Project.open(target) as project:
         assert _calls(project) == calls
@@ -153,6 +165,12 @@ def test_new_spec_sections_are_validated(tmp_path: Path) -> None:
     bad.write_text('[review]\nname = "x"\n[[documents]]\nfolder = "texts"\n')
     assert load_spec(bad).run.stages == ["import", "dedup", "documents", "extract", "registry", "report"]
     spec = load_spec(REMDESIVIR)
+    assert spec.run.stages[3:5] == ["documents", "fulltext"]
+    bad.write_text('[review]\nname = "x"\n[criteria]\ninclusion = ["RCT"]\n[[documents]]\nfolder = "texts"\n')
+    assert load_spec(bad).run.stages[:5] == ["import", "dedup", "screen", "documents", "fulltext"]
+    bad.write_text('[review]\nname = "x"\n[run]\nstages = ["fulltext"]\n')
+    with pytest.raises(FormatError, match="the fulltext stage needs eligibility criteria"):
+        load_spec(bad)
     assert spec.extraction.field_map() == {
         "disease severity": "severity of COVID-19 at enrolment (e.g. mild, moderate, severe, critical)"}
     assert [p.name for p, _ids in spec.document_paths()] == [

@@ -44,8 +44,14 @@
     formats = ["html", "md"]
 
     [run]
-    stages = ["import", "dedup", "screen", "documents", "extract", "synthesize", "registry", "report"]
+    stages = ["import", "dedup", "screen", "documents", "fulltext", "extract", "synthesize", "registry", "report"]
     auto_decide = true                   # unattended: the AI's decisions are recorded as AI decisions
+
+The ``screen`` stage assesses titles and abstracts; ``fulltext`` assesses the attached full texts
+of the records included (or marked maybe) at title/abstract (:mod:`leads.screen.fulltext`), and
+``extract``, ``synthesize`` and ``registry`` then take the full-text includes where there are
+full-text decisions (:func:`included_record_ids`). With ``auto_decide`` both stages record the
+AI's unattended decisions.
 
 Re-running continues where it stopped: files already imported or attached are skipped (by content
 hash), dedup only adds links it has not made before, records and calls already assessed or
@@ -73,7 +79,7 @@ from leads.project._project import _file_sha256
 
 __all__ = ["STAGES", "ReviewRun", "ReviewSpec", "included_record_ids", "load_spec", "run_review"]
 
-STAGES = ("import", "dedup", "screen", "documents", "extract", "synthesize", "registry", "report")
+STAGES = ("import", "dedup", "screen", "documents", "fulltext", "extract", "synthesize", "registry", "report")
 
 
 class _Review(BaseModel):
@@ -242,12 +248,14 @@ def load_spec(path: str | Path) -> ReviewSpec:
     if "stages" not in spec.run.model_fields_set:
         # by default, every stage the spec has what it needs for
         needs = {"screen": has_criteria, "documents": bool(spec.documents),
+                 "fulltext": has_criteria and bool(spec.documents),
                  "extract": bool(spec.documents), "synthesize": bool(spec.extraction.outcomes),
                  "registry": bool(spec.documents)}
         spec.run.stages = [s for s in spec.run.stages if needs.get(s, True)]
-    if "screen" in spec.run.stages and not has_criteria:
-        raise FormatError("the screen stage needs eligibility criteria: add inclusion/exclusion lists",
-                          source=str(path), field="criteria")
+    for stage in ("screen", "fulltext"):
+        if stage in spec.run.stages and not has_criteria:
+            raise FormatError(f"the {stage} stage needs eligibility criteria: add inclusion/exclusion lists",
+                              source=str(path), field="criteria")
     for file, _fmt in spec.source_paths():
         if not file.is_file():
             raise FormatError(f"source file not found: {file}", source=str(path), field="sources")
@@ -278,6 +286,7 @@ class ReviewRun:
     new_duplicate_links: int = 0
     stages: list[str] = field(default_factory=list)
     screening: dict[str, Any] | None = None
+    full_text: dict[str, Any] | None = None
     documents_added: list[tuple[str, int | None]] = field(default_factory=list)
     documents_skipped: list[str] = field(default_factory=list)
     extraction: dict[str, Any] | None = None
@@ -331,6 +340,10 @@ def run_review(spec: ReviewSpec, project_dir: str | Path | None = None, *,
             timer.start("documents")
             run.stages.append("documents")
             _documents(project, spec, run, say)
+        if "fulltext" in spec.run.stages:
+            timer.start("fulltext")
+            run.stages.append("fulltext")
+            run.full_text = _fulltext(project, spec, say)
         if "extract" in spec.run.stages:
             timer.start("extract")
             run.stages.append("extract")
@@ -483,6 +496,18 @@ def _screen(project: Project, spec: ReviewSpec, say: Say) -> dict[str, Any]:
     say(f"  screening titles and abstracts against {len(project.criteria())} criteria "
         f"(engine {spec.run.engine})")
     result = run_screening(project, spec.run.engine, auto_decide=spec.run.auto_decide, progress=True)
+    for line in result.summary().splitlines():
+        say(f"  {line.strip()}")
+    return result.as_dict()
+
+
+def _fulltext(project: Project, spec: ReviewSpec, say: Say) -> dict[str, Any]:
+    from leads.screen.workflow import run_screening
+
+    say(f"  assessing the full texts of the records included at title/abstract against "
+        f"{len(project.criteria())} criteria (engine {spec.run.engine})")
+    result = run_screening(project, spec.run.engine, stage="full_text", auto_decide=spec.run.auto_decide,
+                           progress=True)
     for line in result.summary().splitlines():
         say(f"  {line.strip()}")
     return result.as_dict()

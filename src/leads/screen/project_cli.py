@@ -330,25 +330,36 @@ def criteria_generate(project_path: str, engine: str | None, engine_option: tupl
               help="Also record unattended AI decisions where the verdicts settle it (exclude: an "
                    "inclusion criterion NO or an exclusion criterion YES; include: every inclusion "
                    "criterion YES). They are stored as AI decisions (actor ai:ENGINE), never as a person's.")
+@click.option("--stage", type=click.Choice(["title_abstract", "full_text"]), default="title_abstract",
+              show_default=True,
+              help="title_abstract: records no person has screened; full_text: the attached full texts "
+                   "(abstract and methods sections) of records included or marked maybe at title/abstract "
+                   "that no person has decided at full text.")
+@click.option("--budget", type=click.IntRange(min=200),
+              help="Full text only: characters of abstract and methods read per paper (default: 6000 for "
+                   "classic, up to 20000 for model servers).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 def screen_command(project_path: str, engine: str | None, engine_option: tuple[str, ...], limit: int | None,
                    order: str, concurrency: int | None, rate_limit: float | None, auto_decide: bool,
-                   as_json: bool) -> None:
+                   stage: str, budget: int | None, as_json: bool) -> None:
     """Assess unscreened records against each eligibility criterion (AI suggestions).
 
     Runs the eligibility task on every record no person has screened yet (one per duplicate
     group) and stores, per criterion, the verdict (YES/PARTIAL/NO/UNCERTAIN), the rationale and
     the evidence sentences, with the engine, model, call and criteria version. Re-running
     continues where an interrupted run stopped and skips what is done; new criteria or another
-    model assess again.
+    model assess again. With --stage full_text the same is done on the attached full texts, the
+    evidence located in the document.
     """
     from leads.screen.workflow import run_screening
 
+    if budget is not None and stage != "full_text":
+        raise click.BadParameter("--budget applies to --stage full_text only", param_hint="--budget")
     options = _parse_options(engine_option)
     with _open(project_path) as project:
         run = run_screening(project, engine, limit=limit, order=order, concurrency=concurrency,
                             rate_limit=rate_limit, auto_decide=auto_decide, engine_options=options,
-                            progress=False if as_json else None)
+                            progress=False if as_json else None, stage=stage, budget=budget)
     if as_json:
         _echo_json(run.as_dict())
     else:

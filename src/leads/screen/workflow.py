@@ -779,6 +779,8 @@ def run_screening(
     engine_options: Mapping[str, Any] | None = None,
     progress: bool | ProgressCallback | None = False,
     seed: int = 0,
+    stage: str = STAGE,
+    budget: int | None = None,
 ) -> ScreeningRun:
     """Assess every record no person has screened yet against the current criteria.
 
@@ -788,7 +790,22 @@ def run_screening(
     ``leads next`` shows them) or record order (``"id"``). ``auto_decide`` records unattended AI
     decisions (actor ``ai:<engine>``, see :func:`ai_decision_for`). ``concurrency`` defaults to 1
     for the classic engine (CPU-bound) and 4 for model servers.
+
+    ``stage="full_text"`` assesses the attached full texts of the records that went on to full
+    text instead (:func:`leads.screen.fulltext.run_fulltext_screening`, record order; ``budget``
+    caps the characters of abstract and methods read) and returns a
+    :class:`~leads.screen.fulltext.FullTextRun`.
     """
+    if stage == "full_text":
+        from leads.screen.fulltext import run_fulltext_screening
+
+        return run_fulltext_screening(project, engine, limit=limit, concurrency=concurrency, rate_limit=rate_limit,
+                                      auto_decide=auto_decide, budget=budget, engine_options=engine_options,
+                                      progress=progress)
+    if stage != STAGE:
+        raise ProjectError(f"stage must be {STAGE} or full_text (got {stage!r})")
+    if budget is not None:
+        raise ProjectError("budget applies to full-text screening (stage='full_text') only")
     if order not in ("rank", "id"):
         raise ValueError("order is 'rank' or 'id'")
     if limit is not None and limit < 0:
