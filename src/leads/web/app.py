@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
@@ -27,6 +28,7 @@ from leads.web.deps import (
     render,
 )
 from leads.web.jobs import JobManager
+from leads.web.online import SearchServices
 from leads.web.screening import ClaimBoard
 from leads.web.store import WorkspaceStore
 
@@ -64,6 +66,12 @@ def create_app(
     setup_token: str | None = None,
     title: str = "leads workspace",
     corpora: Sequence[str | Path] = (),
+    eutils_url: str | None = None,
+    ctgov_url: str | None = None,
+    search_transport: httpx.BaseTransport | None = None,
+    search_rate: float | None = None,
+    ncbi_api_key: str | None = None,
+    ncbi_email: str | None = None,
 ) -> FastAPI:
     """The workspace app.
 
@@ -76,6 +84,12 @@ def create_app(
     so that nobody else on the machine can claim a fresh workspace first. ``corpora`` are local
     search corpora (``leads corpus build``) the import page may search, besides the ``*.db``
     files in ``WORKSPACE/corpora/``.
+
+    PubMed and ClinicalTrials.gov searches from the import page go to ``eutils_url`` and
+    ``ctgov_url`` (default: ``$LEADS_EUTILS_URL``/``$LEADS_CTGOV_URL``, else the public
+    services), through ``search_transport`` when given (an :class:`httpx.BaseTransport`), at
+    ``search_rate`` requests per second (default: each client's own); ``ncbi_api_key`` and
+    ``ncbi_email`` identify the server to NCBI where a project's ``[ncbi]`` settings do not.
     """
     workspace_dir = Path(workspace).resolve()
     store = WorkspaceStore(workspace_dir)
@@ -91,6 +105,9 @@ def create_app(
         setup_token=setup_token,
         title=title,
         corpora=[Path(c).resolve() for c in corpora],
+        search=SearchServices.from_environment(eutils_url=eutils_url, ctgov_url=ctgov_url,
+                                               transport=search_transport, rate=search_rate,
+                                               ncbi_api_key=ncbi_api_key, ncbi_email=ncbi_email),
     )
     state = WebState(config=config, store=store, jobs=JobManager(), claims=ClaimBoard(),
                      templates=make_templates(), flash_signer=URLSafeSerializer(store.secret(), salt="flash"))

@@ -45,15 +45,22 @@ def workspace_for(paths: tuple[Path, ...], workspace: Path | None) -> tuple[Path
                    "project directory when one PROJECT is given, else PATH or the current directory.")
 @click.option("--setup-code", help="Code the first-start page asks for before it creates the administrator "
                                    "(default: a random one, printed here).")
+@click.option("--ncbi-email", envvar="NCBI_EMAIL",
+              help="Contact e-mail sent to NCBI with PubMed searches run from the pages (or set NCBI_EMAIL); "
+                   "a project's [ncbi] email in project.toml comes first.")
+@click.option("--ncbi-api-key", envvar="NCBI_API_KEY",
+              help="NCBI API key for PubMed searches run from the pages (better set NCBI_API_KEY than "
+                   "type it here); a project's [ncbi] api_key comes first.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               default="info", show_default=True, help="Server log level.")
 def serve_command(paths: tuple[Path, ...], port: int, workspace: Path | None, setup_code: str | None,
-                  log_level: str) -> None:
+                  ncbi_email: str | None, ncbi_api_key: str | None, log_level: str) -> None:
     """Serve the reviewers' workspace for PATHS (projects, or a workspace directory) on 127.0.0.1.
 
-    Accounts and roles (owner, reviewer, viewer), question and criteria, imports, duplicates,
-    screening with the AI's per-criterion verdicts, PRISMA diagram, exports and audit. On first
-    start, open the page and create the administrator with the setup code printed here.
+    Accounts and roles (owner, reviewer, viewer), question and criteria, imports and searches
+    (PubMed, ClinicalTrials.gov, local corpora), duplicates, screening with the AI's
+    per-criterion verdicts, extraction, PRISMA diagram, exports and audit. On first start, open
+    the page and create the administrator with the setup code printed here.
     """
     try:
         import uvicorn
@@ -69,7 +76,8 @@ def serve_command(paths: tuple[Path, ...], port: int, workspace: Path | None, se
     store.close()
     code = setup_code or (secrets.token_urlsafe(9) if first_start else None)
     try:
-        app = create_app(directory, projects, projects_root=root, setup_token=code)
+        app = create_app(directory, projects, projects_root=root, setup_token=code, ncbi_email=ncbi_email,
+                         ncbi_api_key=ncbi_api_key)
     except LeadsError as exc:
         raise click.ClickException(str(exc)) from None
     url = f"http://127.0.0.1:{port}/"

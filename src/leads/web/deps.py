@@ -27,6 +27,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from leads.errors import NotFoundError
 from leads.project import Project
 from leads.web.jobs import JobFunction, JobManager
+from leads.web.online import SearchServices
 from leads.web.screening import ClaimBoard
 from leads.web.store import ProjectEntry, Session, User, WorkspaceStore, role_at_least
 
@@ -92,6 +93,7 @@ class WebConfig:
     setup_token: str | None = None
     title: str = "leads workspace"
     corpora: list[Path] = field(default_factory=list)
+    search: SearchServices = field(default_factory=SearchServices)
 
 
 @dataclass

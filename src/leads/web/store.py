@@ -42,13 +42,18 @@ from leads.errors import LeadsError, NotFoundError
 
 __all__ = [
     "ROLES",
+    "ExtractionPlan",
     "Membership",
+    "OutcomeSetting",
     "ProjectEntry",
     "Session",
     "User",
     "WorkspaceError",
     "WorkspaceStore",
+    "extraction_plan",
+    "outcome_setting",
     "role_at_least",
+    "set_extraction_plan",
     "slugify",
 ]
 
@@ -568,3 +573,152 @@ def set_dual_setting(project: Any, stage: str, setting: DualSetting) -> None:
         conn.execute(sa.delete(t.project_info).where(t.project_info.c.key == DUAL_REVIEW_KEY))
         conn.execute(sa.insert(t.project_info).values(key=DUAL_REVIEW_KEY, value=value))
         project.log("dual-review", {"stage": stage, **setting.as_dict()}, conn=conn)
+
+
+# -- what the AI extraction reads (kept in the project) ----------------------------------------------
+
+EXTRACTION_PLAN_KEY = "extraction_plan"
+OUTCOME_TYPES: tuple[str, ...] = ("auto", "binary", "continuous")
+MAX_OUTCOME = 246  # extractions.field is VARCHAR(255) and results are stored as "results: OUTCOME"
+MAX_ARM = 300
+MAX_PLAN_FIELD = 200
+MAX_PLAN_DESCRIPTION = 1000
+MAX_PLAN_OUTCOMES = 50
+MAX_PLAN_FIELDS = 40
+
+
+@dataclass(frozen=True)
+class OutcomeSetting:
+    """An outcome whose results the AI extraction reads, for one intervention/comparator pair;
+    ``outcome_type`` ``auto`` lets the task decide between binary and continuous."""
+
+    outcome: str
+    intervention: str
+    comparator: str
+    outcome_type: str = "auto"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"outcome": self.outcome, "intervention": self.intervention, "comparator": self.comparator,
+                "outcome_type": self.outcome_type}
+
+    def for_run(self) -> dict[str, str | None]:
+        """The object :func:`leads.extract.project.run_extraction` takes in ``outcomes``."""
+        return {**self.as_dict(), "outcome_type": None if self.outcome_type == "auto" else self.outcome_type}
+
+
+@dataclass(frozen=True)
+class ExtractionPlan:
+    """The outcomes and the extra study characteristics (``name: description``) the project's AI
+    extraction runs read, on top of the built-in fields."""
+
+    outcomes: tuple[OutcomeSetting, ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"outcomes": [o.as_dict() for o in self.outcomes],
+                "fields": [{"name": n, "description": d} for n, d in self.fields]}
+
+    def fields_dict(self) -> dict[str, str]:
+        return dict(self.fields)
+
+    def with_outcome(self, outcome: OutcomeSetting) -> ExtractionPlan:
+        key = outcome.outcome.casefold()
+        if any(o.outcome.casefold() == key for o in self.outcomes):
+            raise WorkspaceError(f"outcome {outcome.outcome!r} is already defined: results are stored per "
+                                 "outcome name, so remove it first to change it")
+        if len(self.outcomes) >= MAX_PLAN_OUTCOMES:
+            raise WorkspaceError(f"at most {MAX_PLAN_OUTCOMES} outcomes can be defined")
+        return ExtractionPlan((*self.outcomes, outcome), self.fields)
+
+    def without_outcome(self, name: str) -> ExtractionPlan:
+        key = " ".join(name.split()).casefold()
+        kept = tuple(o for o in self.outcomes if o.outcome.casefold() != key)
+        if len(kept) == len(self.outcomes):
+            raise WorkspaceError(f"no outcome {name!r} is defined")
+        return ExtractionPlan(kept, self.fields)
+
+    def with_field(self, name: str, description: str) -> ExtractionPlan:
+        """The plan with the field added, or its description replaced when it exists."""
+        clean, text = _plan_field(name, description)
+        others = tuple((n, d) for n, d in self.fields if n.casefold() != clean.casefold())
+        if len(others) >= MAX_PLAN_FIELDS:
+            raise WorkspaceError(f"at most {MAX_PLAN_FIELDS} fields can be defined")
+        return ExtractionPlan(self.outcomes, (*others, (clean, text)))
+
+    def without_field(self, name: str) -> ExtractionPlan:
+        key = " ".join(name.split()).casefold()
+        kept = tuple((n, d) for n, d in self.fields if n.casefold() != key)
+        if len(kept) == len(self.fields):
+            raise WorkspaceError(f"no field {name!r} is defined")
+        return ExtractionPlan(self.outcomes, kept)
+
+
+def outcome_setting(outcome: str, intervention: str, comparator: str, outcome_type: str = "auto") -> OutcomeSetting:
+    """A checked outcome (whitespace collapsed); the error names what is wrong."""
+    values = {"outcome": " ".join(str(outcome or "").split()),
+              "intervention": " ".join(str(intervention or "").split()),
+              "comparator": " ".join(str(comparator or "").split())}
+    missing = [k for k, v in values.items() if not v]
+    if missing:
+        raise WorkspaceError(f"an outcome needs {', '.join(missing)}")
+    if len(values["outcome"]) > MAX_OUTCOME:
+        raise WorkspaceError(f"an outcome name has at most {MAX_OUTCOME} characters")
+    for key in ("intervention", "comparator"):
+        if len(values[key]) > MAX_ARM:
+            raise WorkspaceError(f"the {key} has at most {MAX_ARM} characters")
+    kind = (outcome_type or "auto").strip().lower()
+    if kind not in OUTCOME_TYPES:
+        raise WorkspaceError(f"an outcome type is one of {', '.join(OUTCOME_TYPES)} (got {outcome_type!r})")
+    return OutcomeSetting(outcome_type=kind, **values)
+
+
+def _plan_field(name: str, description: str) -> tuple[str, str]:
+    clean = " ".join(str(name or "").split())
+    text = " ".join(str(description or "").split())
+    if not clean or len(clean) > MAX_PLAN_FIELD:
+        raise WorkspaceError(f"a field name has 1 to {MAX_PLAN_FIELD} characters")
+    if not text:
+        raise WorkspaceError(f"field {clean!r}: describe what to extract (the AI reads the description)")
+    if len(text) > MAX_PLAN_DESCRIPTION:
+        raise WorkspaceError(f"field {clean!r}: a description has at most {MAX_PLAN_DESCRIPTION} characters")
+    return clean, text
+
+
+def extraction_plan(project: Any) -> ExtractionPlan:
+    """The project's extraction plan (empty where never set).
+
+    Kept in the project's ``project_info`` table (key ``extraction_plan``, JSON), like the
+    dual-review setting: what is extracted is part of the review's protocol.
+    """
+    from leads.project import schema as t
+
+    with project.engine.connect() as conn:
+        raw = conn.execute(sa.select(t.project_info.c.value)
+                           .where(t.project_info.c.key == EXTRACTION_PLAN_KEY)).scalar()
+    if not raw:
+        return ExtractionPlan()
+    where = f"{project.location}: project_info {EXTRACTION_PLAN_KEY!r}"
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise WorkspaceError(f"{where} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise WorkspaceError(f"{where} is not a JSON object")
+    try:
+        outcomes = tuple(outcome_setting(o.get("outcome", ""), o.get("intervention", ""), o.get("comparator", ""),
+                                         o.get("outcome_type") or "auto") for o in data.get("outcomes") or [])
+        fields = tuple(_plan_field(f.get("name", ""), f.get("description", "")) for f in data.get("fields") or [])
+    except (WorkspaceError, AttributeError) as exc:
+        raise WorkspaceError(f"{where}: {exc}") from None
+    return ExtractionPlan(outcomes, fields)
+
+
+def set_extraction_plan(project: Any, plan: ExtractionPlan, change: dict[str, Any]) -> None:
+    """Store the plan in the project and log ``change`` (what was done) in its activity."""
+    from leads.project import schema as t
+
+    value = json.dumps(plan.as_dict(), sort_keys=True, ensure_ascii=False)
+    with project.engine.begin() as conn:
+        conn.execute(sa.delete(t.project_info).where(t.project_info.c.key == EXTRACTION_PLAN_KEY))
+        conn.execute(sa.insert(t.project_info).values(key=EXTRACTION_PLAN_KEY, value=value))
+        project.log("extraction-plan", change, conn=conn)

@@ -28,11 +28,15 @@ from leads.web.extraction import (
 )
 from leads.web.jobs import JobProgress
 from leads.web.screening import parse_seconds
+from leads.web.store import OUTCOME_TYPES, extraction_plan, outcome_setting, set_extraction_plan
 
 router = APIRouter()
 
 MAX_FIELD_NAME = 200
 REVIEW_ACTIONS = ("accept", "edit", "reject")
+#: The tasks of an AI extraction run (:data:`leads.extract.project.EXTRACTION_TASKS`), as the page names them.
+RUN_TASKS = {"characteristics": "study characteristics", "arms": "arms", "participants": "participants",
+             "results": "results of the outcomes below"}
 
 
 def _study(ctx: ProjectContext, record_id: int) -> int:
@@ -62,7 +66,57 @@ def studies_page(request: Request, ctx: Viewer) -> Response:
     state = state_of(request)
     return render(request, "project/extract.html", studies=[(rid, records.get(rid)) for rid in ids], counts=counts,
                   with_text=with_text, jobs=[j for j in state.jobs.for_project(ctx.slug) if j.kind == "extract"][:3],
+                  plan=extraction_plan(project), outcome_types=OUTCOME_TYPES, run_tasks=RUN_TASKS,
                   active="extract")
+
+
+# -- the extraction plan: outcomes and extra fields the AI reads -------------------------------------
+
+
+@router.post("/p/{slug}/extract/outcomes")
+def add_outcome(request: Request, ctx: Owner, outcome: str = Form(""), intervention: str = Form(""),
+                comparator: str = Form(""), outcome_type: str = Form("auto")) -> Response:
+    back = f"{ctx.base}/extract#plan"
+    try:
+        setting = outcome_setting(outcome, intervention, comparator, outcome_type)
+        set_extraction_plan(ctx.project, extraction_plan(ctx.project).with_outcome(setting),
+                            {"added_outcome": setting.as_dict()})
+    except LeadsError as exc:
+        return redirect(back, request, str(exc), "error")
+    return redirect(back, request, f"Outcome {setting.outcome!r} added: the next AI extraction reads its results.")
+
+
+@router.post("/p/{slug}/extract/outcomes/remove")
+def remove_outcome(request: Request, ctx: Owner, outcome: str = Form(...)) -> Response:
+    back = f"{ctx.base}/extract#plan"
+    try:
+        set_extraction_plan(ctx.project, extraction_plan(ctx.project).without_outcome(outcome),
+                            {"removed_outcome": outcome})
+    except LeadsError as exc:
+        return redirect(back, request, str(exc), "error")
+    return redirect(back, request, f"Outcome {outcome!r} removed (values already extracted stay).")
+
+
+@router.post("/p/{slug}/extract/fields")
+def add_field(request: Request, ctx: Owner, name: str = Form(""), description: str = Form("")) -> Response:
+    back = f"{ctx.base}/extract#plan"
+    try:
+        plan = extraction_plan(ctx.project).with_field(name, description)
+        added = plan.fields[-1]
+        set_extraction_plan(ctx.project, plan, {"field": {"name": added[0], "description": added[1]}})
+    except LeadsError as exc:
+        return redirect(back, request, str(exc), "error")
+    return redirect(back, request, f"Field {added[0]!r} saved: the next AI extraction reads it.")
+
+
+@router.post("/p/{slug}/extract/fields/remove")
+def remove_field(request: Request, ctx: Owner, name: str = Form(...)) -> Response:
+    back = f"{ctx.base}/extract#plan"
+    try:
+        set_extraction_plan(ctx.project, extraction_plan(ctx.project).without_field(name), {"removed_field": name})
+    except LeadsError as exc:
+        return redirect(back, request, str(exc), "error")
+    return redirect(back, request, f"Field {name!r} removed (values already extracted stay).")
 
 
 @router.get("/p/{slug}/extract/{record_id}")
@@ -122,14 +176,33 @@ def custom_value(request: Request, ctx: Reviewer, record_id: int, field: str = F
 
 
 @router.post("/p/{slug}/extract/run")
-def run_ai_extraction(request: Request, ctx: Owner, record_id: int | None = Form(None)) -> Response:
+async def run_ai_extraction(request: Request, ctx: Owner) -> Response:
+    """Run the AI extraction as a job, with the project's outcomes and extra fields; ``tasks``
+    (repeatable) narrows it to some tasks, ``record_id`` to one study."""
+    form = await request.form()
+    raw_record = form.get("record_id")
+    chosen = [str(t) for t in form.getlist("tasks")]
+    unknown = [t for t in chosen if t not in RUN_TASKS]
+    if unknown:
+        raise HTTPException(400, f"unknown extraction task(s) {', '.join(map(repr, unknown))}; "
+                                 f"choose from {', '.join(RUN_TASKS)}")
+    tasks = tuple(t for t in RUN_TASKS if t in chosen) or tuple(RUN_TASKS)
     ids = included_studies(ctx.project)
     if not ids:
         return redirect(f"{ctx.base}/extract", request, "No included studies yet: include studies at screening first.",
                         "error")
     record_ids = None
-    if record_id is not None:
-        record_ids = [_study(ctx, record_id)]
+    if isinstance(raw_record, str) and raw_record.strip():
+        if not raw_record.strip().isdigit():
+            raise HTTPException(400, f"record_id must be a record number (got {raw_record!r})")
+        record_ids = [_study(ctx, int(raw_record))]
+    plan = extraction_plan(ctx.project)
+    outcomes = [o.for_run() for o in plan.outcomes]
+    fields = plan.fields_dict()
+    if tasks == ("results",) and not outcomes:
+        return redirect(f"{ctx.base}/extract#plan", request,
+                        "Define at least one outcome (with its intervention and comparator) to extract results.",
+                        "error")
 
     def run(project: Project, progress: JobProgress) -> None:
         # Imported here: the extraction tasks load their models only when a run starts.
@@ -137,12 +210,16 @@ def run_ai_extraction(request: Request, ctx: Owner, record_id: int | None = Form
 
         total = len(record_ids or ids)
         progress.update(0, total, "Extracting from the included studies")
-        result = run_extraction(project, engine="classic", record_ids=record_ids, progress=lambda report: progress.update(
-            report.done, None, f"{report.done} items extracted"))
+        result = run_extraction(project, engine="classic", tasks=tasks, outcomes=outcomes, fields=fields or None,
+                                record_ids=record_ids,
+                                progress=lambda report: progress.update(report.done, None,
+                                                                        f"{report.done} items extracted"))
         progress.update(total, total)
         for line in result.summary().splitlines():
             if line.strip():
                 progress.result(line.strip())
 
-    title = f"AI extraction (record {record_ids[0]})" if record_ids else f"AI extraction ({len(ids)} included studies)"
+    scope = f"record {record_ids[0]}" if record_ids else f"{len(ids)} included studies"
+    what = f"; {len(outcomes)} outcome(s)" if outcomes and "results" in tasks else ""
+    title = f"AI extraction ({scope}{what})"
     return start_job(request, ctx, "extract", title, run)

@@ -6,19 +6,21 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import Response
 
-from leads.errors import LeadsError
+from leads.errors import LeadsError, QueryError
 from leads.formats import formats as registered_formats
 from leads.project import Project
 from leads.screen import workflow as w
 from leads.screen.criteria import CriteriaSpec, parse_criteria_text
 from leads.web.deps import (
     Owner,
+    ProjectContext,
     Viewer,
+    is_htmx,
     redirect,
     render,
     start_job,
@@ -26,6 +28,14 @@ from leads.web.deps import (
 )
 from leads.web.dual import STAGE_TITLES
 from leads.web.jobs import JobProgress
+from leads.web.online import (
+    SOURCES,
+    check_pubmed_query,
+    ctgov_query,
+    run_ctgov_into,
+    run_pubmed_into,
+    run_summary,
+)
 from leads.web.search import CORPORA_DIR, available_corpora, search_corpus_into
 from leads.web.store import dual_settings
 
@@ -127,14 +137,93 @@ def _safe_name(name: str | None) -> str:
     return base[:120]
 
 
-@router.get("/p/{slug}/records")
-def records_page(request: Request, ctx: Viewer) -> Response:
+def _records_page(request: Request, ctx: ProjectContext, *, status_code: int = 200, **extra: Any) -> Response:
     state = state_of(request)
     readable = [f for f in registered_formats() if f.read]
-    return render(request, "project/records.html", searches=ctx.project.searches(), formats=readable,
-                  corpora=sorted(available_corpora(state.config.workspace, state.config.corpora)),
-                  corpora_dir=state.config.workspace / CORPORA_DIR,
-                  jobs=state.jobs.for_project(ctx.slug), active="records")
+    values = {"source": "pubmed", "query": "", "condition": "", "intervention": "", **extra.pop("online", {})}
+    return render(request, "project/records.html", status_code=status_code, searches=ctx.project.searches(),
+                  formats=readable, corpora=sorted(available_corpora(state.config.workspace, state.config.corpora)),
+                  corpora_dir=state.config.workspace / CORPORA_DIR, online=values, sources=SOURCES,
+                  jobs=state.jobs.for_project(ctx.slug), active="records", **extra)
+
+
+@router.get("/p/{slug}/records")
+def records_page(request: Request, ctx: Viewer) -> Response:
+    return _records_page(request, ctx)
+
+
+def _query_error(exc: QueryError) -> dict[str, Any]:
+    """What the page shows of a query error: the message, and the query with the fault marked."""
+    message = str(exc).split("\n", 1)[0]
+    query, position = exc.query, exc.position
+    if query is None or position is None:
+        return {"message": message, "before": None}
+    position = max(0, min(position, len(query)))
+    return {"message": message, "before": query[:position], "at": query[position:position + 1] or " ",
+            "after": query[position + 1:], "position": position}
+
+
+def _online_fields(source: str, query: str, condition: str, intervention: str) -> dict[str, str]:
+    if source not in SOURCES:
+        raise QueryError(f"a search source is one of {', '.join(SOURCES)} (got {source!r})")
+    if source == "pubmed" and (condition.strip() or intervention.strip()):
+        raise QueryError("condition and intervention are ClinicalTrials.gov fields: put them into the PubMed query")
+    return {"query": query, "condition": condition, "intervention": intervention}
+
+
+def _check_online(source: str, fields: dict[str, str]) -> tuple[str, list[str]]:
+    """(the search as it will be sent, warnings); QueryError for a query that cannot run."""
+    if source == "pubmed":
+        return check_pubmed_query(fields["query"]), []
+    rendered = ctgov_query(fields)
+    return "&".join(f"{k}={v}" for k, v in rendered.params.items()), list(rendered.warnings)
+
+
+@router.post("/p/{slug}/records/online/check")
+def check_online(request: Request, ctx: Owner, source: str = Form("pubmed"), query: str = Form(""),
+                 condition: str = Form(""), intervention: str = Form("")) -> Response:
+    """Check the query with the PubMed grammar (and render it for ClinicalTrials.gov); nothing is sent."""
+    try:
+        fields = _online_fields(source, query, condition, intervention)
+        sent, warnings = _check_online(source, fields)
+    except QueryError as exc:
+        return render(request, "project/_query_check.html", error=_query_error(exc))
+    return render(request, "project/_query_check.html", error=None, source=SOURCES[source], sent=sent,
+                  warnings=warnings)
+
+
+@router.post("/p/{slug}/records/online")
+def search_online(request: Request, ctx: Owner, source: str = Form("pubmed"), query: str = Form(""),
+                  condition: str = Form(""), intervention: str = Form(""), dedup: bool = Form(False)) -> Response:
+    """Search PubMed or ClinicalTrials.gov as a job; the query is checked first (errors with their
+    position, on the page, with nothing sent)."""
+    state = state_of(request)
+    entered = {"source": source, "query": query, "condition": condition, "intervention": intervention}
+    try:
+        fields = _online_fields(source, query, condition, intervention)
+        sent, _ = _check_online(source, fields)
+    except QueryError as exc:
+        error = _query_error(exc)
+        if is_htmx(request):
+            return render(request, "project/_query_check.html", error=error)
+        return _records_page(request, ctx, status_code=400, online=entered, query_error=error)
+    services = state.config.search
+
+    def run(project: Project, progress: JobProgress) -> None:
+        if source == "pubmed":
+            found = run_pubmed_into(project, fields["query"], services, progress=progress.update)
+        else:
+            found = run_ctgov_into(project, fields, services, progress=progress.update)
+        progress.update(found.count_fetched, found.count_fetched, "Stored")
+        for line in run_summary(found):
+            progress.result(line)
+        if dedup and found.record_ids:
+            progress.update(0, None, "Finding duplicates")
+            result = project.run_dedup()
+            progress.result(f"Duplicates: {result.new_links} new links; {result.groups} groups holding "
+                            f"{result.duplicates} duplicates")
+
+    return start_job(request, ctx, "search", f"Search {SOURCES[source]}: {sent[:80]}", run)
 
 
 @router.post("/p/{slug}/records/search")
