@@ -389,7 +389,7 @@ def review_run(spec_file: Path, project_path: Path | None, as_json: bool) -> Non
     from leads.review import load_spec, run_review
 
     spec = load_spec(spec_file)
-    say = (lambda message: None) if as_json else (lambda message: console.print(message, highlight=False))
+    say = (lambda message: None) if as_json else (lambda message: console.print(message, highlight=False, markup=False))
     run = run_review(spec, project_path, say=say)
     with Project.open(run.project) as project:
         st = project.status()
