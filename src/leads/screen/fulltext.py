@@ -60,6 +60,7 @@ from leads.screen.workflow import (
     ScreeningRun,
     ai_decision_for,
     current_criteria,
+    finished_calls,
     open_engine,
 )
 from leads.tasks import TASKS
@@ -458,15 +459,7 @@ class _FullTextRecorder:
 
     def recover(self) -> int:
         """Store assessments for calls of this batch that finished without one."""
-        calls = t.model_calls
-        with self.project.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(calls.c.id, calls.c.item_key, calls.c.engine, calls.c.parsed, calls.c.validation_errors)
-                .where(calls.c.batch_id == self.batch_id, calls.c.task == "eligibility",
-                       calls.c.item_key.is_not(None), calls.c.parsed.is_not(None))
-                .order_by(calls.c.id)
-            ).all()
-        newest = {row.item_key: row for row in rows if not row.validation_errors}
+        newest = finished_calls(self.project, self.batch_id)
         if not newest:
             return 0
         done = self.done()

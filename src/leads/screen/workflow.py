@@ -697,6 +697,20 @@ def _record_of_key(key: str) -> int:
     return int(key.removeprefix("record-"))
 
 
+def finished_calls(project: Project, batch_id: str, task: str = "eligibility") -> dict[str, Any]:
+    """The newest valid call per item key of a batch (rows with ``id``, ``item_key``, ``engine``
+    and ``parsed``): what a run that was killed between the call log and its own table left."""
+    calls = t.model_calls
+    with project.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(calls.c.id, calls.c.item_key, calls.c.engine, calls.c.parsed, calls.c.validation_errors)
+            .where(calls.c.batch_id == batch_id, calls.c.task == task,
+                   calls.c.item_key.is_not(None), calls.c.parsed.is_not(None))
+            .order_by(calls.c.id)
+        ).all()
+    return {row.item_key: row for row in rows if not row.validation_errors}
+
+
 class _Recorder:
     """Stores assessments (and unattended AI decisions) as items finish."""
 
@@ -745,15 +759,7 @@ class _Recorder:
     def recover(self) -> int:
         """Store assessments for calls of this batch that finished without one (a run killed
         between the call log and the assessment, or interrupted with calls in flight)."""
-        calls = t.model_calls
-        with self.project.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(calls.c.id, calls.c.item_key, calls.c.engine, calls.c.parsed, calls.c.validation_errors)
-                .where(calls.c.batch_id == self.batch_id, calls.c.task == "eligibility",
-                       calls.c.item_key.is_not(None), calls.c.parsed.is_not(None))
-                .order_by(calls.c.id)
-            ).all()
-        newest = {row.item_key: row for row in rows if not row.validation_errors}
+        newest = finished_calls(self.project, self.batch_id)
         if not newest:
             return 0
         done = self.done()
