@@ -580,9 +580,17 @@ def _features_and_prior(texts: list[str], verdicts: np.ndarray | None, query: st
 
 
 def _rank(project: Project, state: _State, *, seed: int = 0) -> Ranking:
+    relevant = {rid: row["label"] in RELEVANT_LABELS for rid, row in state.human.items()}
+    return rank_by_decisions(project, state, relevant, seed=seed)
+
+
+def rank_by_decisions(project: Project, state: _State, relevant: Mapping[int, bool], *,
+                      seed: int = 0) -> Ranking:
+    """Rank the records of ``state`` that are not in ``relevant`` (record id -> the decision
+    counts as relevant), learning from those decisions: the project's people's decisions for
+    the shared order, one reviewer's own for a blinded dual review."""
     from leads.screen.ranking import ActiveLearner, record_text
 
-    candidates = state.unscreened
     if not state.ids:
         return Ranking([], {}, None, "unranked", state.criteria_version, 0)
     verdicts = _verdict_matrix(state)
@@ -591,7 +599,7 @@ def _rank(project: Project, state: _State, *, seed: int = 0) -> Ranking:
     features, prior = _features_and_prior(texts, verdicts, query)
     learner = ActiveLearner(features, prior_scores=prior, query=query, seed=seed)
     index = {rid: i for i, rid in enumerate(state.ids)}
-    labels = {index[rid]: row["label"] in RELEVANT_LABELS for rid, row in state.human.items() if rid in index}
+    labels = {index[rid]: value for rid, value in relevant.items() if rid in index}
     learner.update_many(labels)
     if any(labels.values()):
         mode = "active learning"
@@ -600,7 +608,7 @@ def _rank(project: Project, state: _State, *, seed: int = 0) -> Ranking:
     else:
         mode = "unranked"
     if mode == "unranked":
-        order = list(candidates)
+        order = [rid for rid in state.ids if rid not in relevant]
         scores = {rid: 0.0 for rid in order}
     else:
         ranked = learner.ranking()

@@ -194,7 +194,6 @@ class ReviewerQueue:
 
 def reviewer_queue(project: Project, user: str, *, seed: int = 0) -> ReviewerQueue:
     """The records ``user`` has not decided, ranked for them (see the module docstring)."""
-    from leads.screen.ranking import ActiveLearner, record_text
     from leads.screen.stopping import recall_estimate
 
     # The workflow's state and feature cache: the same texts, verdict features and zero-shot
@@ -207,27 +206,9 @@ def reviewer_queue(project: Project, user: str, *, seed: int = 0) -> ReviewerQue
     stopping = recall_estimate(labels_in_order, max(len(state.ids), len(in_order)))
     if not state.ids:
         return ReviewerQueue([], {}, "unranked", 0, 0, 0, 0, stopping, own)
-    verdicts = w._verdict_matrix(state)
-    texts = [record_text(state.records[i], title_repeats=2) for i in state.ids]
-    query = w.question_text(project, state.criteria)
-    features, prior = w._features_and_prior(texts, verdicts, query)
-    learner = ActiveLearner(features, prior_scores=prior, query=query, seed=seed)
-    index = {rid: i for i, rid in enumerate(state.ids)}
-    labels = {index[rid]: own[rid].label in w.RELEVANT_LABELS for rid in own}
-    learner.update_many(labels)
-    if any(labels.values()):
-        mode = "active learning"
-    elif prior is not None:
-        mode = "zero-shot"
-    else:
-        mode = "unranked"
-    if mode == "unranked":
-        order = [rid for rid in state.ids if rid not in own]
-        scores = {rid: 0.0 for rid in order}
-    else:
-        values = learner.scores()
-        order = [state.ids[i] for i in learner.ranking()]
-        scores = {rid: float(values[index[rid]]) for rid in order}
+    ranking = w.rank_by_decisions(project, state, {rid: own[rid].label in w.RELEVANT_LABELS for rid in own},
+                                  seed=seed)
+    order, scores, mode = ranking.order, ranking.scores, ranking.mode
     return ReviewerQueue(order=order, scores=scores, mode=mode, screened=len(own),
                          relevant_found=sum(labels_in_order), total=len(state.ids),
                          assessed=len(state.assessments), stopping=stopping, own=own)
