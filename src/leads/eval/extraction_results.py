@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 import click
 
-from leads.errors import SourceError
+from leads.errors import LeadsError, SourceError
+from leads.eval.common import NUMBER_VARIANTS, number_matches
 
 __all__ = [
     "BINARY_FIELDS",
@@ -181,6 +182,46 @@ def predict(item: Item, document: Any, *, use_derived: bool = False) -> tuple[di
     return out, choice
 
 
+_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?|[-+]?\.\d+")
+
+
+def _numbers_in(value: str | None) -> list[float]:
+    if not value:
+        return []
+    return [float(m.group(0).replace(",", "")) for m in _NUMBER.finditer(value)]
+
+
+def predict_with_engine(item: Item, text: str, runner: Any) -> dict[str, Any]:
+    """Any engine through the ``results`` task contract (LEADS' answer shape), in the authors' fields.
+
+    Binary items: a group's value is its events and the group's denominator its size (the
+    ClinicalTrials.gov shape of a count of participants). Continuous items: the first number of
+    a group's value is the mean and a second one (``"12.3 (4.5)"``, ``"12.3 ± 4.5"``) the SD."""
+    from leads.tasks import TASKS
+    from leads.tasks.extraction import Group, ResultsInput
+
+    outcome_type: Literal["binary", "continuous"] | None = (
+        "binary" if item.outcome_type == "binary" else "continuous" if item.outcome_type == "continuous" else None)
+    inp = ResultsInput(text=text, outcome=item.outcome[:500],
+                       groups=[Group(id="intervention", title=item.intervention[:300]),
+                               Group(id="comparator", title=item.comparator[:300])],
+                       outcome_type=outcome_type)
+    out = runner.run(TASKS["results"], inp).output
+    values = {v.group_id: v for v in out.values}
+    result: dict[str, Any] = {}
+    for role in ("intervention", "comparator"):
+        value = values.get(role)
+        numbers = _numbers_in(value.value if value is not None else None)
+        size = out.denominators.get(role)
+        if item.outcome_type == "binary":
+            result[f"{role}_events"] = _number(numbers[0] if numbers else None)
+        else:
+            result[f"{role}_mean"] = _number(numbers[0] if numbers else None)
+            result[f"{role}_standard_deviation"] = _number(numbers[1] if len(numbers) > 1 else None)
+        result[f"{role}_group_size"] = _number(size)
+    return result
+
+
 def _equal(reference: Any, predicted: Any) -> bool:
     if reference == "x" or predicted == "x":
         return reference == predicted
@@ -188,6 +229,16 @@ def _equal(reference: Any, predicted: Any) -> bool:
         return float(reference) == float(predicted)
     except (TypeError, ValueError):
         return bool(reference == predicted)
+
+
+def _as_number(value: Any) -> float | None:
+    """The authors' "x" (not reported) as ``None``; numbers as floats; other text as ``nan`` (a miss)."""
+    if value == "x" or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def metrics(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> dict[str, Any]:
@@ -201,8 +252,15 @@ def metrics(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> dict[str, 
     correct_counts = [sum(_equal(r["reference"][f], r["predicted"][f]) for f in fields) for r in rows]
     correct_removed = [sum(_equal(r["reference"][f], r["predicted"][f])
                            or (r["predicted"][f] == "x" and r["reference"][f] != "x") for f in fields) for r in rows]
+    variants: dict[str, dict[str, float]] = {}
+    for variant in NUMBER_VARIANTS:
+        hits = [[number_matches(_as_number(r["reference"][f]), _as_number(r["predicted"][f]))[variant]
+                 for f in fields] for r in rows]
+        variants[variant] = {"fields": round(sum(map(sum, hits)) / (n * len(fields)), 4),
+                             "total": round(sum(all(h) for h in hits) / n, 4)}
     return {
         "items": n,
+        "number_variants": variants,
         "exact_match": {**per_field, "total": sum(c == len(fields) for c in correct_counts) / n},
         "exact_match_remove_unknowns": {**removed, "total": sum(c == len(fields) for c in correct_removed) / n},
         "partial_match": {f"at_least_{k}": sum(c >= k for c in correct_counts) / n for k in range(1, len(fields))},
@@ -211,27 +269,58 @@ def metrics(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> dict[str, 
     }
 
 
-def evaluate(items: Sequence[Item], texts: Path, *, use_derived: bool = False) -> dict[str, Any]:
-    """Run every item and score binary and continuous items separately."""
+def evaluate(items: Sequence[Item], texts: Path, *, use_derived: bool = False, engine: str = "classic",
+             dataset: str = "") -> dict[str, Any]:
+    """Run every item and score binary and continuous items separately.
+
+    The classic engine runs its extractor with the parsed document (tables included); any other
+    engine runs the ``results`` task contract on the document's text (:func:`predict_with_engine`)."""
     documents: dict[str, Any] = {}
     rows = []
+    runner = None
+    failures = 0
+    if engine != "classic":
+        from leads.engines import MemoryCallLog, get_engine
+
+        runner = get_engine(engine, log=MemoryCallLog())
     started = time.perf_counter()
-    for item in items:
-        if item.pmcid not in documents:
-            documents[item.pmcid] = read_article(_article_path(texts, item.pmcid))
-        predicted, choice = predict(item, documents[item.pmcid], use_derived=use_derived)
-        fields = BINARY_FIELDS if item.outcome_type == "binary" else CONTINUOUS_FIELDS
-        wrong = [f for f in fields if not _equal(item.reference[f], predicted[f])]
-        evidence = choice.candidate.label if choice.candidate is not None else ""
-        rows.append({"id": item.id, "pmcid": item.pmcid, "outcome": item.outcome, "type": item.outcome_type,
-                     "intervention": item.intervention, "comparator": item.comparator,
-                     "reference": item.reference, "predicted": predicted, "wrong": wrong,
-                     "evidence": evidence, "time_point": choice.output.time_frame, "annotator_note": item.notes})
+    try:
+        for item in items:
+            if item.pmcid not in documents:
+                documents[item.pmcid] = read_article(_article_path(texts, item.pmcid))
+            fields = BINARY_FIELDS if item.outcome_type == "binary" else CONTINUOUS_FIELDS
+            evidence, time_point, error = "", "", None
+            if runner is None:
+                predicted, choice = predict(item, documents[item.pmcid], use_derived=use_derived)
+                evidence = choice.candidate.label if choice.candidate is not None else ""
+                time_point = choice.output.time_frame
+            else:
+                try:
+                    predicted = predict_with_engine(item, documents[item.pmcid].text, runner)
+                except LeadsError as exc:
+                    predicted, error = dict.fromkeys(fields, "x"), str(exc)[:500]
+                    failures += 1
+            wrong = [f for f in fields if not _equal(item.reference[f], predicted[f])]
+            rows.append({"id": item.id, "pmcid": item.pmcid, "outcome": item.outcome, "type": item.outcome_type,
+                         "intervention": item.intervention, "comparator": item.comparator,
+                         "reference": item.reference, "predicted": predicted, "wrong": wrong,
+                         "evidence": evidence, "time_point": time_point, "annotator_note": item.notes,
+                         **({"error": error} if error else {})})
+    finally:
+        if runner is not None:
+            runner.close()
     seconds = time.perf_counter() - started
     binary = [r for r in rows if r["type"] == "binary"]
     continuous = [r for r in rows if r["type"] == "continuous"]
-    return {"binary": metrics(binary, BINARY_FIELDS), "continuous": metrics(continuous, CONTINUOUS_FIELDS),
-            "items": rows, "seconds": seconds, "published_test_set": PUBLISHED}
+    result: dict[str, Any] = {
+        "task": "results", "dataset": dataset, "engine": engine, "n": len(rows), "failures": failures,
+        "binary": metrics(binary, BINARY_FIELDS), "continuous": metrics(continuous, CONTINUOUS_FIELDS)}
+    result["metrics"] = {kind: {"exact_match_total": m["exact_match"]["total"],
+                                **{f"{v}_fields": m["number_variants"][v]["fields"] for v in NUMBER_VARIANTS},
+                                **{f"{v}_total": m["number_variants"][v]["total"] for v in NUMBER_VARIANTS}}
+                         for kind in ("binary", "continuous") if (m := result[kind]).get("items")}
+    result.update({"items": rows, "seconds": seconds, "published_test_set": PUBLISHED})
+    return result
 
 
 def _markdown(result: dict[str, Any]) -> str:
@@ -241,6 +330,9 @@ def _markdown(result: dict[str, Any]) -> str:
         if not m.get("items"):
             continue
         lines.append(f"{kind} ({m['items']} items): exact match of all fields {m['exact_match']['total']:.3f}")
+        lines.append("  fields matching (all fields of the item): " + ", ".join(
+            f"{v} {m['number_variants'][v]['fields']:.3f} ({m['number_variants'][v]['total']:.3f})"
+            for v in NUMBER_VARIANTS))
         for f in fields:
             lines.append(f"  {f}: {m['exact_match'][f]:.3f}")
     lines.append("")
@@ -262,22 +354,31 @@ def _markdown(result: dict[str, Any]) -> str:
 @click.option("--split", default="DEV", show_default=True,
               help="Split to evaluate (DEV, TEST); 'all' for every row.")
 @click.option("--use-derived", is_flag=True, help="Score SDs derived from SE/CI (and events from %) too.")
+@click.option("--engine", default="classic", show_default=True,
+              help="Engine that runs the task (classic, llamacpp, openai, ...).")
+@click.option("--limit", type=int, default=0, show_default=True, help="Evaluate only the first N items (0 = all).")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics and per-item results as JSON.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the JSON result to this file.")
-def results_eval_command(data: Path, texts: Path, split: str, use_derived: bool, as_json: bool,
-                         out: Path | None) -> None:
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report to this file instead of printing it.")
+def results_eval_command(data: Path, texts: Path, split: str, use_derived: bool, engine: str, limit: int,
+                         as_json: bool, out: Path | None, markdown_file: Path | None) -> None:
     """Trial-results extraction (events, group sizes, means, SDs) scored as in Yun et al. 2024."""
+    from leads.eval.common import emit
+
     items = load_items(data, split=None if split.lower() == "all" else split)
     if not items:
         raise click.UsageError(f"no items of split {split!r} in {data}")
-    result = evaluate(items, texts, use_derived=use_derived)
+    if limit:
+        items = items[:limit]
+    try:
+        result = evaluate(items, texts, use_derived=use_derived, engine=engine, dataset=data.name)
+    except LeadsError as exc:
+        raise click.ClickException(str(exc)) from exc
     if out is not None:
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
-    if as_json:
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
-    else:
-        click.echo(_markdown(result))
+    emit(result, as_json=as_json, markdown_file=markdown_file, text=_markdown(result))
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m leads.eval.extraction_results ...`

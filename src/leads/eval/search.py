@@ -88,6 +88,7 @@ __all__ = [
     "open_corpus",
     "protocol_input",
     "shared_data_dir",
+    "topics_file",
     "translate_ovid",
 ]
 
@@ -957,6 +958,44 @@ def cohen_topics(data_dir: str | Path | None = None, *, criteria: bool = True) -
     return topics
 
 
+def topics_file(path: str | Path) -> list[SearchTopic]:
+    """Topics from a JSON file ``{"topics": [{"name", "population"?, "intervention"?,
+    "comparison"?, "outcome"?, "criteria_file"? (relative to the file), "included": [ids]}]}``:
+    small hand-made evaluation sets (the regression data of :mod:`leads.eval.regression`)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LeadsError(f"{path}: not a readable topics JSON file ({exc})") from exc
+    topics: list[SearchTopic] = []
+    for i, entry in enumerate(data.get("topics", []) if isinstance(data, dict) else []):
+        if not isinstance(entry, dict):
+            raise LeadsError(f"{path}: topic {i + 1} is not an object")
+        name = str(entry.get("name") or f"topic {i + 1}")
+        included = entry.get("included")
+        if not isinstance(included, list) or not included:
+            raise LeadsError(f"{path}: topic {name!r} has no 'included' list of record ids")
+        criteria: list[str] = []
+        if entry.get("criteria_file"):
+            crit_path = path.parent / str(entry["criteria_file"])
+            if not crit_path.is_file():
+                raise LeadsError(f"{path}: topic {name!r}: criteria file {crit_path} not found")
+            criteria = read_criteria(crit_path.read_text(encoding="utf-8"))
+        try:
+            inp = QueryInput(population=entry.get("population"), intervention=entry.get("intervention"),
+                             comparison=entry.get("comparison"), outcome=entry.get("outcome"),
+                             criteria=criteria)
+        except ValueError as exc:
+            raise LeadsError(f"{path}: topic {name!r}: {exc}") from exc
+        described = ", ".join(f"{k[0].upper()}={entry[k]!r}" for k in ("population", "intervention",
+                                                                        "comparison", "outcome") if entry.get(k))
+        topics.append(SearchTopic(name=name, input=inp, included=frozenset(str(x) for x in included),
+                                  description=described + (f" + {len(criteria)} criteria" if criteria else "")))
+    if not topics:
+        raise LeadsError(f"{path}: no topics (expected {{\"topics\": [...]}})")
+    return topics
+
+
 def protocol_input(xml_text: str, title: str | None = None) -> QueryInput:
     """A CLEF 2018 DTA protocol as a query input: participants and target conditions as the
     population, index tests as the intervention, the objective as a criterion (its concepts
@@ -1115,8 +1154,12 @@ class SearchEvaluation:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"engine": self.engine, "corpus": self.corpus, "rct_filter": self.rct_filter,
-                "summary": self.summary(), "topics": [asdict(t) for t in self.topics]}
+        summary = self.summary()
+        return {"task": "search", "dataset": self.corpus, "engine": self.engine, "corpus": self.corpus,
+                "rct_filter": self.rct_filter, "n": summary["topics"], "summary": summary,
+                "metrics": {k: summary[k] for k in ("macro_recall", "micro_recall", "macro_precision",
+                                                    "micro_precision", "min_recall")},
+                "topics": [asdict(t) for t in self.topics]}
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -1293,17 +1336,29 @@ def markdown_table(evaluation: SearchEvaluation) -> str:
 @click.option("--topic", "only", multiple=True, help="Evaluate only these topics (repeatable).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None,
               help="The shared data folder (default: $LEADS_SHARED_DATA or ../shared/data).")
+@click.option("--topics-file", "topics_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Topics from a JSON file (name, PICO, criteria_file, included ids) instead of --topics.")
+@click.option("--limit", type=int, default=0, show_default=True,
+              help="Evaluate only the first N topics (0 = all).")
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the Markdown table to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 def eval_search_command(corpus_spec: str, topic_set: str, engine: str, rct_filter: bool,
                         max_length: int, no_criteria: bool, only: tuple[str, ...],
-                        data_dir: str | None, as_json: bool) -> None:
+                        data_dir: str | None, topics_path: Path | None, limit: int,
+                        markdown_file: Path | None, as_json: bool) -> None:
     """Recall and precision of generated search queries over a local corpus."""
     try:
         topics: list[SearchTopic] = []
-        if topic_set in ("cohen", "all"):
-            topics += cohen_topics(data_dir, criteria=not no_criteria)
-        if topic_set in ("clef", "all"):
-            topics += clef_topics(data_dir)
+        if topics_path is not None:
+            topics = topics_file(topics_path)
+        else:
+            if topic_set in ("cohen", "all"):
+                topics += cohen_topics(data_dir, criteria=not no_criteria)
+            if topic_set in ("clef", "all"):
+                topics += clef_topics(data_dir)
+        if limit:
+            topics = topics[:limit]
         if only:
             topics = [t for t in topics if t.name in only]
             if not topics:
@@ -1313,8 +1368,13 @@ def eval_search_command(corpus_spec: str, topic_set: str, engine: str, rct_filte
                                      max_length=max_length, corpus_name=corpus_spec)
     except LeadsError as exc:
         raise click.ClickException(str(exc)) from exc
+    if markdown_file is not None:
+        markdown_file.parent.mkdir(parents=True, exist_ok=True)
+        markdown_file.write_text(markdown_table(evaluation) + "\n", encoding="utf-8")
     if as_json:
         click.echo(json.dumps(evaluation.to_dict(), indent=2, ensure_ascii=False))
+        return
+    if markdown_file is not None:
         return
     click.echo(markdown_table(evaluation))
     s = evaluation.summary()
