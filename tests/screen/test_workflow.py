@@ -91,6 +91,17 @@ def test_criteria_text_headings_prefixes_and_bullets() -> None:
         ("exclusion", "animal studies"), ("exclusion", "Children"), ("inclusion", "published in English"),
     ]
     assert criterion_labels([s.kind for s in specs]) == ["I1", "I2", "E1", "E2", "I3"]
+    # the CDSS_RO criteria's phrasing: "Exclusion of X" excludes X; a mixed line stays inclusion
+    specs = parse_criteria_text("- Exclusion of systems intended for support of non-clinicians\n"
+                                "- Exclude conference abstracts\n"
+                                "- Only inclusion of original articles, exclusion of review articles\n"
+                                "- Excluded patients were followed up\n")
+    assert [(s.kind, s.text) for s in specs] == [
+        ("exclusion", "Systems intended for support of non-clinicians"),
+        ("exclusion", "Conference abstracts"),
+        ("inclusion", "Only inclusion of original articles, exclusion of review articles"),
+        ("inclusion", "Excluded patients were followed up"),
+    ]
 
 
 def test_criteria_files_toml_spec_json_and_errors(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ Files (:func:`read_criteria_file`):
   ``{"text", "kind", "pico_element"}`` objects (or plain strings: inclusion criteria);
 - any other text: one criterion per non-empty line, bullets and numbers removed. A heading line
   ("Inclusion criteria:", "## Exclusion criteria") switches between the two lists; a line
-  starting with "Exclusion:", "Exclude:" or "[EXCLUSION]" is an exclusion criterion on its own.
+  starting with "Exclusion:", "Exclude:" or "[EXCLUSION]" is an exclusion criterion on its own,
+  and so is one that starts "Exclusion of ..." or "Exclude ..." (what follows is excluded).
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ _BULLET = re.compile(r"^\s*(?:[-*•+]+|\d+[.)]|\(?[a-z]\)|\(\d+\))\s+", re.IGNO
 _HEADING = re.compile(r"^\s*#*\s*(inclusion|exclusion)(?:\s+criteria|\s+criterion)?\s*:?\s*$", re.IGNORECASE)
 _EXCLUSION_PREFIX = re.compile(
     r"^(?:\[exclusion\]|exclusion\s*(?:criterion|criteria)?\s*:|exclude[sd]?\s*:)\s*", re.IGNORECASE)
+# "Exclusion of X" / "Exclude X": the rest of the line is what is excluded.
+_EXCLUSION_OF = re.compile(r"^(?:exclusion\s+of|exclude)\s+(?=\S)", re.IGNORECASE)
 _INCLUSION_PREFIX = re.compile(
     r"^(?:\[inclusion\]|inclusion\s*(?:criterion|criteria)?\s*:|include[sd]?\s*:)\s*", re.IGNORECASE)
 
@@ -97,8 +100,12 @@ def parse_criteria_text(text: str) -> list[CriteriaSpec]:
             continue
         kind = section
         match = _EXCLUSION_PREFIX.match(line)
+        excluded_of = None if match else _EXCLUSION_OF.match(line)
         if match:
             kind, line = "exclusion", line[match.end():].strip()
+        elif excluded_of:
+            rest = line[excluded_of.end():].strip()
+            kind, line = "exclusion", rest[:1].upper() + rest[1:]
         else:
             match = _INCLUSION_PREFIX.match(line)
             if match:
