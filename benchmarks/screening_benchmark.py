@@ -84,7 +84,7 @@ TOOL_LABELS = {
     "leads-tfidf": "leads, TF-IDF model only, same 1+1 priors, no topic text",
 }
 # Identifies the leads model that made a cached run: runs made by another version are recomputed.
-MODEL_TAG = "2026-11-25.2: tfidf-lr + minilm-lr ensemble, design probabilities, topic text, mesh expansion"
+MODEL_TAG = "2026-11-25.3: tfidf-lr + minilm-lr (newton-cg) ensemble, design probabilities, topic text, mesh expansion"
 METRICS = ("wss_95", "recall_at_10", "recall_at_25", "screened_to_95", "atd")
 
 

@@ -602,7 +602,9 @@ class ActiveLearner:
                 X = np.vstack([X, q.astype(np.float32)])
             else:  # no embedding of the topic text: leave the pseudo-record out of this model
                 y, w = y[:-1], w[:-1]
-        model = LogisticRegression(C=self.config.embedding_C, solver="lbfgs", max_iter=200)
+        # Newton-CG reaches the same optimum as lbfgs (a strictly convex problem) in a few
+        # iterations; lbfgs needed ~50 here, about 180 ms per re-rank at 10,000 records.
+        model = LogisticRegression(C=self.config.embedding_C, solver="newton-cg", max_iter=200)
         model.fit(X, y, sample_weight=w)
         return self._embedding_block @ model.coef_.ravel().astype(np.float32) + float(model.intercept_[0])
 
