@@ -25,6 +25,8 @@ from leads.eval.regression import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+# One run of every task takes about 75 s of CPU; on a shared, loaded machine far more wall time.
+pytestmark = pytest.mark.timeout(1200)
 
 
 @pytest.fixture(scope="module")
