@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from leads.engines.classic import ClassicEngine
+from leads.eval.characteristics import FIELDS, ConsortArticle, load_consort_article
 from leads.extract.characteristics import (
     builtin_for,
     classic_arms,
@@ -51,6 +52,24 @@ def test_find_registrations() -> None:
     ("Primary outcome", "primary outcome"), ("Follow-up duration", "follow-up"),
     ("Funding source", "funding"), ("Trial registration", "registration"),
     ("Blinding: who was masked", None),
+    # The name decides; a built-in word in a clause of the description does not (CONSORT-TM fields).
+    ("blinding: who was blinded after assignment to interventions", None),
+    ("statistical methods: statistical methods used to compare groups for the primary outcome", None),
+    ("sequence generation: method used to generate the random allocation sequence", None),
+    ("allocation concealment: mechanism used to conceal the allocation sequence", None),
+    ("eligibility criteria: eligibility criteria for participants", None),
+    ("blinding of outcome assessors", None),
+    ("dose: the dose of the drug", None),
+    # ... while a name (or, failing that, a description's head phrase) still routes.
+    ("sources of funding", "funding"), ("number of participants", "randomised N"),
+    ("duration of follow-up", "follow-up"), ("countries of recruitment", "countries"),
+    ("randomized N: number randomised", "randomised N"), ("Primary end point", "primary outcome"),
+    ("comparator intervention", "comparators"),
+    ("recruitment period: dates defining the periods of recruitment and follow-up", "recruitment period"),
+    ("Study period", "recruitment period"),
+    ("sponsor: who paid for the trial", "funding"),
+    ("where: countries where the trial ran", "countries"),
+    ("what was given: the interventions of each group, with details", "interventions"),
 ])
 def test_builtin_for(spec: str, builtin: str | None) -> None:
     field = FieldSpec.parse(spec)
@@ -122,3 +141,34 @@ def test_tasks_through_the_classic_engine(jstars: str) -> None:
     chars = engine.run(StudyCharacteristicsTask(), {"text": jstars, "fields": [{"name": "countries"}]})
     assert chars.output.fields[0].value == "Japan"
     assert [r.model.split("/")[1] for r in engine.log.records] == ["arms", "characteristics"]
+
+
+@pytest.fixture(scope="module")
+def consort_article(fixtures: Path) -> ConsortArticle:
+    return load_consort_article(fixtures / "eval" / "consort_tm" / "PMC3623038.xml.gz")
+
+
+@pytest.mark.parametrize("spec", [
+    "blinding: who was blinded after assignment to interventions",
+    "sequence generation: method used to generate the random allocation sequence",
+    "statistical methods: statistical methods used to compare groups for the primary outcome",
+])
+def test_user_field_quotes_its_own_sentence(consort_article: ConsortArticle, spec: str) -> None:
+    """A field no built-in answers is answered by sentence retrieval, from a sentence that
+    CONSORT-TM labels with the field's item (not, say, the interventions' sentences)."""
+    field = FieldSpec.parse(spec)
+    items = next(f.items for f in FIELDS if f.name == field.name)
+    gold = consort_article.labelled(items)
+    out = classic_characteristics(CharacteristicsInput(text=consort_article.text, fields=[field]))
+    (extracted,) = out.fields
+    assert extracted.value is not None and extracted.evidence
+    assert any(min(e.end, g_end) > max(e.start, g_start) for e in extracted.evidence for g_start, g_end in gold)
+    for e in extracted.evidence:
+        assert consort_article.text[e.start:e.end] == e.quote
+
+
+def test_recruitment_period_is_the_date_range_of_enrolment(consort_article: ConsortArticle) -> None:
+    field = FieldSpec.parse("recruitment period: dates defining the periods of recruitment and follow-up")
+    (extracted,) = classic_characteristics(CharacteristicsInput(text=consort_article.text, fields=[field])).fields
+    assert extracted.value == "between May 2010 and November 2010"
+    assert "enrolled" in extracted.evidence[0].quote

@@ -9,7 +9,9 @@ import pytest
 from leads.engines.classic import ClassicEngine
 from leads.eval.extraction_pico import evaluate_participants
 from leads.extract.participants import (
+    ArmCount,
     CountModel,
+    _assign_groups,
     analyse,
     classic_participants,
     count_candidates,
@@ -162,3 +164,39 @@ def test_eval_commands_print_json(fixtures: Path, tmp_path: Path) -> None:
     assert scores["abstracts"] == 6 and set(scores["per_class"]) == {"participants", "interventions", "outcomes"}
     missing = CliRunner().invoke(eval_pico_command, ["--shared", str(tmp_path / "nowhere")])
     assert missing.exit_code != 0 and "EBM-NLP dev file is missing" in missing.output
+
+
+def test_participants_task_maps_titled_groups_to_arms(fixtures: Path) -> None:
+    """Groups titled "Intervention: <name>" / "Control: <name>" find their arms even when only
+    one title names an arm of the paper (the other arm follows by elimination)."""
+    text = (fixtures / "eval" / "pico_corpus" / "12393819.txt").read_text(encoding="utf-8")
+    inp = ParticipantsInput(text=text, measure="Number of participants", groups=[
+        Group(id="total", title="Total"),
+        Group(id="intervention", title="Intervention: breast-conserving surgery"),
+        Group(id="control", title="Control: radical mastectomy"),
+    ])
+    out = {v.group_id: v for v in classic_participants(inp).values}
+    assert out["control"].number == 349.0 and "by name" in out["control"].note
+    assert out["intervention"].number == 352.0 and "by elimination" in out["intervention"].note
+    assert out["total"].number == 701.0
+
+
+def _arm(name: str, kind: str, n: int) -> ArmCount:
+    return ArmCount(name=name, type=kind, n=n, probability=0.9)
+
+
+def test_assign_groups_by_name_role_and_order() -> None:
+    arms = [_arm("surgery plus tamoxifen", "intervention", 239), _arm("tamoxifen alone", "control", 235)]
+    # The closer name wins although both arms share "tamoxifen"; each arm is used once.
+    assert _assign_groups([("Control: tamoxifen alone", ""), ("Intervention: surgery and tamoxifen", "")],
+                          arms) == [(1, "name"), (0, "name")]
+    # Unnamed arms: role words decide, then elimination.
+    unnamed = [_arm("intervention group", "intervention", 30), _arm("control group", "control", 28)]
+    assert _assign_groups([("Usual care", ""), ("Web-based coaching", "")], unnamed) == [
+        (1, "role"), (0, "elimination")]
+    # Nothing to go by: order of mention.
+    assert _assign_groups([("A", "first"), ("B", "second")], unnamed) == [(0, "order"), (1, "order")]
+    # More arms than groups and no clue: no guess.
+    three = [*unnamed, _arm("third", "intervention", 5)]
+    assert _assign_groups([("Alpha", ""), ("Beta", "")], three) == [(None, ""), (None, "")]
+    assert _assign_groups([("Alpha", "")], []) == [(None, "")]

@@ -1,8 +1,9 @@
 """Study characteristics and arm design, classic engine: rules, lexicons and the PICO CRF.
 
 Study characteristics (``characteristics`` task). Each requested field (``name: description``)
-is mapped to a built-in extractor when its name or description says what it is, else answered
-by the sentence most similar to the field (MiniLM embeddings when installed, else word overlap):
+is mapped to a built-in extractor when its *name* says what it is (the description's head phrase
+only when the name names nothing: :func:`builtin_for`), else answered by the sentence most
+similar to the field (MiniLM embeddings when installed, else word overlap):
 
 ==================  ========================================================================
 built-in            how
@@ -18,6 +19,8 @@ conditions          MeSH disease concepts (tree C, F03) in the participants span
 interventions       intervention spans (PICO CRF) that are not comparators
 comparators         intervention spans naming placebo, sham, usual/standard care, no treatment
 primary outcome     "primary outcome/end point was ..." sentences, else the first outcome span
+recruitment period  a date range ("between May 2010 and November 2010") in a sentence about
+                    recruiting, enrolling or conducting the trial
 follow-up           "followed (up) for 18 months", "median follow-up of 5.2 years" ...
 funding             "funded/supported/sponsored by ...", "grant" sentences
 registration        NCT (:func:`leads.records.find_identifiers`), ISRCTN, EudraCT, ACTRN,
@@ -40,9 +43,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from leads.engines.classic import implements
 from leads.extract.pico import Sentence, labels_to_spans, split_sentences
@@ -82,6 +86,14 @@ class Paper:
     text: str
     sentences: list[Sentence]
     spans: list[PicoSpan]
+    _sentence_vectors: Any = field(default=None, repr=False, compare=False)
+
+    def sentence_vectors(self, embedder: Any) -> Any:
+        """The sentences' embeddings, computed once per paper (several user-defined fields
+        search the same sentences)."""
+        if self._sentence_vectors is None:
+            self._sentence_vectors = embedder.embed([s.text for s in self.sentences])
+        return self._sentence_vectors
 
     @classmethod
     def of(cls, text: str) -> Paper:
@@ -320,7 +332,17 @@ def _intervention_spans(paper: Paper) -> list[PicoSpan]:
     return [s for s in paper.labelled("interventions") if len(s.text) > 2]
 
 
+_ADMINISTERED = re.compile(
+    r"\b(?:received?|receiving|administered|given|treated\s+with|assigned\s+to|allocated\s+to|"
+    r"randomi[sz]ed\s+to|consisted\s+of|dos(?:e|es|ing|age)|regimen|infusion|injection|orally|"
+    r"intravenous(?:ly)?|sessions?)\b", re.I)
+
+
 def _interventions(paper: Paper, comparators: bool) -> Found:
+    """The intervention (or comparator) names, quoted from the sentences that describe what was
+    given: those with a dose or an administration verb ("received", "were assigned to") come
+    first, then the other mentions in order; the title only as a last resort, since a title
+    names an intervention but does not describe it."""
     chosen = [s for s in _intervention_spans(paper) if bool(_COMPARATOR.search(s.text)) == comparators]
     if not chosen:
         return NOT_FOUND
@@ -330,7 +352,15 @@ def _interventions(paper: Paper, comparators: bool) -> Found:
         for ev in paper.evidence(s.start, s.end):
             if all(e.start != ev.start for e in evidence):
                 evidence.append(ev)
-    return Found(_join(names[:10]), evidence[:5])
+    title_start = paper.sentences[0].start if paper.sentences else -1
+
+    def rank(ev: Evidence) -> tuple[int, int]:
+        if ev.start == title_start:
+            return (2, ev.start)
+        described = bool(_DOSE.search(ev.quote) or _ADMINISTERED.search(ev.quote))
+        return (0 if described else 1, ev.start)
+
+    return Found(_join(names[:10]), sorted(evidence, key=rank)[:5])
 
 
 _PRIMARY = re.compile(
@@ -456,38 +486,140 @@ def _registration(paper: Paper) -> Found:
     return Found(_join(v for v, _, _ in found), evidence)
 
 
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+          r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+_DATE = rf"(?:(?:\d{{1,2}}(?:st|nd|rd|th)?\s+)?{_MONTH}\s+(?:\d{{1,2}}(?:st|nd|rd|th)?,?\s+)?)?(?:19|20)\d{{2}}"
+_DATE_RANGE = re.compile(
+    rf"\b(?:between\s+{_DATE},?\s+and\s+{_DATE}|from\s+{_DATE},?\s*(?:to|until|till|through|and|-|–)\s*{_DATE}"
+    rf"|{_DATE}\s*(?:-|–|to)\s*{_DATE})")
+_RECRUITED = re.compile(r"\b(?:recruit|enrol|includ|conduct|screen|randomi[sz]|accru|enter|perform|carried out|"
+                        r"took place|study period|trial period)", re.I)
+
+
+def _recruitment_period(paper: Paper) -> Found:
+    """The dates of recruitment: a date range ("between May 2010 and November 2010", "from
+    2005 to 2008") in a sentence about recruiting, enrolling or conducting the study, else
+    the first date range outside the title."""
+    ranges = [(s, m) for s in paper.sentences[1:] for m in _DATE_RANGE.finditer(s.text)]
+    if not ranges:
+        return NOT_FOUND
+    s, m = next(((s, m) for s, m in ranges if _RECRUITED.search(s.text)), ranges[0])
+    return Found(m.group(0), [Evidence(quote=s.text, start=s.start, end=s.end)])
+
+
 Extractor = Callable[[Paper], Found]
 
-#: Built-in fields: name -> (patterns that recognise a requested field, extractor). Checked in
-#: order, so the specific ones (comparator, primary outcome) come before the general ones.
+#: Built-in fields: name -> (pattern that recognises a requested field, extractor). Checked in
+#: order, so the specific ones (comparator, primary outcome) come before the general ones. The
+#: patterns start at word boundaries: "allocation concealment" is not a "location".
 BUILTIN_FIELDS: dict[str, tuple[re.Pattern[str], Extractor]] = {
-    "registration": (re.compile(r"regist|trial (?:id|number)|\bnct\b|identifier|isrctn", re.I), _registration),
-    "funding": (re.compile(r"fund|sponsor|grant|financ", re.I), _funding),
-    "follow-up": (re.compile(r"follow[- ]?up|duration of (?:the )?(?:study|trial)", re.I), _follow_up),
-    "randomised N": (re.compile(r"randomi[sz]ed\s*(?:n|number|participants|patients)|sample size|"
-                                r"number of (?:participants|patients|subjects)|\benrol|\bN\b|total\s+n", re.I),
+    "registration": (re.compile(r"\bregist|\btrial (?:id|number)|\bnct\b|\bidentifier|\bisrctn", re.I), _registration),
+    "funding": (re.compile(r"\bfund|\bsponsor|\bgrants?\b|\bfinanc", re.I), _funding),
+    "recruitment period": (re.compile(r"\brecruit|\baccrual|\b(?:enrol(?:l)?ment|study|trial|inclusion) "
+                                      r"(?:period|dates?)\b|\bdates?\b", re.I), _recruitment_period),
+    "follow-up": (re.compile(r"\bfollow[- ]?up|\bduration of (?:the )?(?:study|trial)", re.I), _follow_up),
+    "randomised N": (re.compile(r"\brandomi[sz]ed\s*(?:n\b|number|participants|patients)|\bsample size|"
+                                r"\bnumber of (?:participants|patients|subjects)|\benrol|\bN\b|\btotal\s+n\b", re.I),
                      _randomised_n),
-    "design": (re.compile(r"design|study type|type of (?:study|trial)|methodolog", re.I), _design),
-    "countries": (re.compile(r"countr|location|region|nation", re.I), _countries_field),
-    "setting": (re.compile(r"setting|sites?\b|cent(?:er|re)s?\b|hospital", re.I), _setting),
-    "comparators": (re.compile(r"comparator|comparison|control", re.I),
+    "design": (re.compile(r"\bdesign|\bstudy type|\btype of (?:study|trial)|\bmethodolog", re.I), _design),
+    "countries": (re.compile(r"\bcountr|\blocations?\b|\bregions?\b|\bnations?\b", re.I), _countries_field),
+    "setting": (re.compile(r"\bsetting|\bsites?\b|\bcent(?:er|re)s?\b|\bhospital", re.I), _setting),
+    "comparators": (re.compile(r"\bcomparators?\b|\bcomparison|\bcontrols?\b", re.I),
                     lambda p: _interventions(p, comparators=True)),
-    "primary outcome": (re.compile(r"outcome|end ?point", re.I), _primary_outcome),
-    "conditions": (re.compile(r"condition|disease|diagnos|indication|illness|disorder", re.I), _conditions),
-    "interventions": (re.compile(r"intervention|treatment|therap|drug|exposure", re.I),
+    "primary outcome": (re.compile(r"\boutcome|\bend ?points?\b", re.I), _primary_outcome),
+    "conditions": (re.compile(r"\bcondition|\bdisease|\bdiagnos|\bindication|\billness|\bdisorder", re.I),
+                   _conditions),
+    "interventions": (re.compile(r"\bintervention|\btreatment|therap|\bdrugs?\b|\bexposure", re.I),
                       lambda p: _interventions(p, comparators=False)),
 }
 
+#: Names that mean a built-in field outright (compared after :func:`_normal_name`).
+BUILTIN_SYNONYMS: dict[str, frozenset[str]] = {
+    "registration": frozenset({"registration", "trial registration", "registration number", "registry",
+                               "trial registry", "trial id", "trial identifier", "identifier", "nct",
+                               "nct number", "nct id", "clinicaltrials gov id", "isrctn"}),
+    "funding": frozenset({"funding", "funder", "funders", "funding source", "source of funding",
+                          "sources of funding", "sponsor", "sponsors", "sponsorship", "grant", "grants",
+                          "financial support", "financing"}),
+    "recruitment period": frozenset({"recruitment period", "recruitment", "recruitment dates",
+                                     "dates of recruitment", "study period", "trial period", "enrolment period",
+                                     "enrollment period", "accrual period", "inclusion period"}),
+    "follow-up": frozenset({"follow up", "follow up duration", "duration of follow up", "length of follow up",
+                            "followup", "study duration", "trial duration"}),
+    "randomised N": frozenset({"randomised n", "n", "n randomised", "sample size", "number randomised",
+                               "number of participants", "number of patients", "participants randomised",
+                               "enrolment", "enrollment", "total n", "number enrolled"}),
+    "design": frozenset({"design", "study design", "trial design", "study type", "type of study",
+                         "type of trial"}),
+    "countries": frozenset({"country", "countries", "location", "locations", "region", "nation"}),
+    "setting": frozenset({"setting", "settings", "study setting", "sites", "study sites", "centres", "centers"}),
+    "comparators": frozenset({"comparator", "comparators", "comparison", "control", "control group",
+                              "control intervention", "control arm"}),
+    "primary outcome": frozenset({"primary outcome", "primary outcomes", "primary endpoint", "primary end point",
+                                  "main outcome", "main outcome measure", "primary outcome measure",
+                                  "outcome", "outcomes", "endpoint"}),
+    "conditions": frozenset({"condition", "conditions", "disease", "diseases", "indication", "diagnosis"}),
+    "interventions": frozenset({"intervention", "interventions", "treatment", "treatments", "drug", "drugs",
+                                "exposure", "experimental intervention", "intervention group"}),
+}
+
+# Words that open a clause or a prepositional phrase: a built-in word after one of them is not
+# what the field is about ("who was blinded after assignment to *interventions*", "blinding of
+# *outcome* assessors", "statistical methods used to compare groups for the primary *outcome*").
+_CLAUSE = re.compile(
+    r"\b(?:who|whom|whose|which|that|used|using|after|before|when|where|whether|while|defining|"
+    r"describing|for|to|with|by|in|on|at|among|between|against|from|during|per|via|of)\b", re.I)
+# Head nouns that take their meaning from an "of" phrase: "number of participants", "sources of
+# funding", "duration of follow-up", "type of study".
+_GENERIC_HEAD = frozenset("""number numbers count total type kind duration length source sources name names
+                          list country countries place places date dates details description location
+                          locations""".split())  # noqa: SIM905
+
+
+def _normal_name(text: str) -> str:
+    """Lower case, British spelling of randomis-/enrol-, punctuation to spaces."""
+    text = text.lower().replace("randomiz", "randomis")
+    return " ".join(re.findall(r"[a-z0-9]+", text))
+
+
+def _head_end(text: str) -> int:
+    """Where the head phrase of a field name or description ends: at the first clause or
+    prepositional word, except an "of" after a generic noun ("number of ...")."""
+    for m in _CLAUSE.finditer(text):
+        if m.group(0).lower() == "of":
+            before = re.findall(r"[a-z]+", text[:m.start()].lower())
+            if before and before[-1] in _GENERIC_HEAD:
+                continue
+        return m.start()
+    return len(text)
+
+
+def _builtin_in(text: str) -> str | None:
+    """The built-in named first in ``text``'s head phrase ("countries of recruitment" is about
+    countries); at the same place, the first in :data:`BUILTIN_FIELDS` order."""
+    head = text[:_head_end(text)]
+    found = [(m.start(), i, key) for i, (key, (pattern, _fn)) in enumerate(BUILTIN_FIELDS.items())
+             if (m := pattern.search(head)) is not None]
+    return min(found)[2] if found else None
+
 
 def builtin_for(name: str, description: str = "") -> str | None:
-    """The built-in field a requested field means (by its name first, then its description)."""
-    for text in (name, description):
-        if not text:
-            continue
-        for key, (pattern, _fn) in BUILTIN_FIELDS.items():
-            if pattern.search(text):
-                return key
-    return None
+    """The built-in field a requested field means, or ``None`` for a user-defined field.
+
+    The name decides first: an exact synonym ("sample size", "sponsor"), else a built-in word in
+    the name's head phrase ("primary end point", "countries of recruitment"). Only a name that
+    names nothing falls back to the description, and there too only its head phrase counts, so a
+    description that merely mentions a built-in in a clause ("who was blinded after assignment
+    to interventions") leaves the field to the sentence retrieval of user-defined fields.
+    """
+    normal = _normal_name(name)
+    for builtin, synonyms in BUILTIN_SYNONYMS.items():
+        if normal in synonyms:
+            return builtin
+    by_name = _builtin_in(name) if name.strip() else None
+    if by_name is not None:
+        return by_name
+    return _builtin_in(description) if description.strip() else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -515,8 +647,8 @@ def _similar_sentence(paper: Paper, name: str, description: str) -> Found:
 
         if Embedder.available():
             emb = Embedder.load()
-            sims = emb.similarity([query], [s.text for s in paper.sentences])[0]
-            scores = [float(x) for x in sims]
+            sims = emb.embed([query]) @ paper.sentence_vectors(emb).T
+            scores = [float(x) for x in sims[0]]
     except Exception:
         scores = None
     overlap = [len(wanted & _content(s.text)) / max(1, len(wanted)) for s in paper.sentences]
@@ -529,8 +661,19 @@ def _similar_sentence(paper: Paper, name: str, description: str) -> Found:
         best = max(range(len(overlap)), key=overlap.__getitem__)
         if overlap[best] < MIN_OVERLAP:
             return NOT_FOUND
+    # A section heading ("Statistical analysis", "Randomisation and masking") resembles the
+    # field but reports nothing: the section's first sentence does.
+    while _is_heading(paper.sentences[best].text) and best + 1 < len(paper.sentences):
+        best += 1
     s = paper.sentences[best]
     return Found(s.text, [Evidence(quote=s.text, start=s.start, end=s.end)])
+
+
+def _is_heading(text: str) -> bool:
+    """A heading on its own: a few words without a full stop or a verb-like ending."""
+    text = text.strip()
+    return bool(text) and len(text.split()) <= 8 and not text.endswith((".", "?", "!")) \
+        and bool(re.fullmatch(r"[\w ,;:&/()'’-]+", text))
 
 
 @implements("characteristics", version=VERSION)

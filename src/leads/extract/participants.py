@@ -674,20 +674,124 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2}
 
 
-def _match_group(title: str, description: str, groups: list[ArmCount]) -> ArmCount | None:
-    """The arm whose name shares the most words with the requested group's title/description."""
-    wanted = _words(f"{title} {description}")
-    best, best_score = None, 0.0
-    for g in groups:
-        have = _words(g.name)
-        if not have:
+_CONTROL_ROLE = re.compile(
+    r"\b(?:placebos?|controls?|comparators?|comparison|usual|standard|conventional|routine|sham|"
+    r"untreated|vehicle|wait(?:ing)?[- ]?list|no\s+(?:treatment|intervention|therapy)|observation|"
+    r"best supportive care|dummy)\b", re.I)
+_INTERVENTION_ROLE = re.compile(
+    r"\b(?:interventions?|experimental|treatment|treated|active|study (?:drug|group|arm)|verum)\b", re.I)
+_ROLE_PREFIX = re.compile(
+    r"^\s*(?:(?:the|an?)\s+)?(?:intervention|experimental|treatment|active|control|comparator|placebo|"
+    r"comparison)(?:\s+(?:group|arm))?\s*(?:\d+\s*)?[:\-–—]\s*", re.I)
+_NAME_NOISE = frozenset("""the and with plus group groups arm arms patients participants subjects
+                        receiving received who were was only daily dose""".split())  # noqa: SIM905
+MIN_NAME_SIMILARITY = 0.5
+
+
+def _role(text: str) -> str | None:
+    """``control`` when the text names a comparator (placebo, usual care ...), ``intervention``
+    when it names the experimental side (intervention, treatment, active ...), else ``None``."""
+    if _CONTROL_ROLE.search(text):
+        return "control"
+    if _INTERVENTION_ROLE.search(text):
+        return "intervention"
+    return None
+
+
+def _name_tokens(text: str) -> set[str]:
+    """Content words, crudely stemmed, so "exercises" meets "exercise" and "dosing" meets "dose"."""
+    out = set()
+    for w in re.findall(r"[a-z0-9]+", text.lower()):
+        if len(w) < 3 or w in _NAME_NOISE:
             continue
-        score = len(wanted & have) / len(have)
-        if g.type == "control" and wanted & {"placebo", "control", "usual", "standard", "sham"}:
-            score += 0.5
-        if score > best_score:
-            best, best_score = g, score
-    return best if best_score >= 0.34 else None
+        out.add(re.sub(r"(?:ing|ed|es|s)$", "", w) if len(w) > 5 else w)
+    return out
+
+
+def _name_similarity(title: str, arm_name: str) -> float:
+    """How well a requested group's title names an arm, 0..1.
+
+    The word overlap over the smaller word set (crudely stemmed words), scaled down a
+    little when the two sets differ in size so "tamoxifen alone" prefers the arm "tamoxifen
+    alone" to "surgery plus tamoxifen"; or rapidfuzz's ratio of the sorted normalised words
+    when that is higher and at least 0.8 (spelling variants). Titles lose their role prefix
+    first ("Intervention: aspirin" -> "aspirin").
+    """
+    from rapidfuzz import fuzz
+
+    title = _ROLE_PREFIX.sub("", title)
+    a, b = _name_tokens(title), _name_tokens(arm_name)
+    if not a or not b:
+        return 0.0
+    shared = len(a & b)
+    overlap = shared / min(len(a), len(b))
+    jaccard = shared / (len(a) + len(b) - shared)
+    fuzzy = fuzz.ratio(" ".join(sorted(a)), " ".join(sorted(b))) / 100
+    return max(overlap * (0.75 + 0.25 * jaccard), fuzzy if fuzzy >= 0.8 else 0.0)
+
+
+def _assign_groups(groups: Sequence[tuple[str, str]], arms: Sequence[ArmCount]) -> list[tuple[int | None, str]]:
+    """Map each requested group ``(title, description)`` to one arm (an index into ``arms``) and
+    say how: ``name`` (the title names the arm), ``role`` (control vs intervention words),
+    ``elimination`` (the one group and arm left) or ``order`` (order of mention, last resort).
+
+    Arms are used once. Names first, by the best one-to-one assignment of the similarities
+    above :data:`MIN_NAME_SIMILARITY`; then roles, when exactly one unassigned arm has the
+    group's role; then elimination; then the remaining groups take the remaining arms in the
+    order the paper names them, when as many groups as arms are left.
+    """
+    from itertools import permutations
+
+    result: list[tuple[int | None, str]] = [(None, "")] * len(groups)
+    if not arms or not groups:
+        return result
+    sims = [[_name_similarity(f"{title} {description}".strip(), arm.name) for arm in arms]
+            for title, description in groups]
+    # The best one-to-one assignment by name (few groups and arms: exhaustive search).
+    gi = list(range(len(groups)))
+    best_pairs: list[tuple[int, int]] = []
+    best_score = 0.0
+    if len(groups) <= 4 and len(arms) <= 6:
+        slots: list[int | None] = [*range(len(arms)), *([None] * len(groups))]
+        # dict.fromkeys: unique and in a fixed order, so ties go to the earlier arm.
+        for perm in dict.fromkeys(permutations(slots, len(groups))):
+            pairs = [(g, a) for g, a in zip(gi, perm, strict=True)
+                     if a is not None and sims[g][a] >= MIN_NAME_SIMILARITY]
+            score = sum(sims[g][a] for g, a in pairs)
+            if score > best_score + 1e-9:
+                best_pairs, best_score = pairs, score
+    else:  # greedy for unusually many groups or arms
+        taken: set[int] = set()
+        for g in gi:
+            a = max((a for a in range(len(arms)) if a not in taken), key=lambda a: sims[g][a], default=None)
+            if a is not None and sims[g][a] >= MIN_NAME_SIMILARITY:
+                best_pairs.append((g, a))
+                taken.add(a)
+    for g, a in best_pairs:
+        result[g] = (a, "name")
+    used = {a for a, _how in result if a is not None}
+
+    def free_arms() -> list[int]:
+        return [a for a in range(len(arms)) if a not in used]
+
+    for g, (title, description) in enumerate(groups):
+        if result[g][0] is not None:
+            continue
+        role = _role(title) or _role(description)
+        if role is None:
+            continue
+        same = [a for a in free_arms() if arms[a].type == role]
+        if len(same) == 1:
+            result[g] = (same[0], "role")
+            used.add(same[0])
+    left = [g for g in gi if result[g][0] is None]
+    free = free_arms()
+    if len(left) == 1 and len(free) == 1:
+        result[left[0]] = (free[0], "elimination")
+    elif left and len(left) == len(free):
+        for g, a in zip(left, free, strict=True):
+            result[g] = (a, "order")
+    return result
 
 
 def _measure_kind(measure: str) -> str:
@@ -732,14 +836,19 @@ def classic_participants(inp: ParticipantsInput) -> ParticipantsOutput:
     Counts of participants come from the total and the arms; ``Age`` from the age statistics
     (mean, else median, as the param type asks); ``Sex`` from the counts or percentages of women
     or men; any other measure from the sentence that names it. A group maps to the whole sample
-    when its title is "Total"/"Overall", else to the arm with the most similar name.
+    when its title is "Total"/"Overall", else to an arm of the paper (:func:`_assign_groups`:
+    by name, then control/intervention role, then elimination, then order of mention).
     """
     summary = describe_participants(inp.text)
     kind = _measure_kind(inp.measure)
     values: list[GroupValue] = []
-    for group in inp.groups:
-        is_total = bool(_TOTAL_GROUP.match(group.title)) or len(inp.groups) == 1
-        arm = None if is_total else _match_group(group.title, group.description, summary.groups)
+    totals = [bool(_TOTAL_GROUP.match(g.title)) or len(inp.groups) == 1 for g in inp.groups]
+    arm_groups = [g for g, total in zip(inp.groups, totals, strict=True) if not total]
+    mapping = dict(zip((g.id for g in arm_groups),
+                       _assign_groups([(g.title, g.description) for g in arm_groups], summary.groups), strict=True))
+    for group, is_total in zip(inp.groups, totals, strict=True):
+        arm_index, how = mapping.get(group.id, (None, ""))
+        arm = summary.groups[arm_index] if arm_index is not None else None
         value: str | None = None
         number: float | None = None
         evidence: list[Evidence] = []
@@ -748,7 +857,7 @@ def classic_participants(inp: ParticipantsInput) -> ParticipantsOutput:
             if is_total and summary.total is not None:
                 number, evidence = float(summary.total), summary.total_evidence
             elif arm is not None and arm.n is not None:
-                number, evidence, note = float(arm.n), arm.evidence, f"arm {arm.name!r}"
+                number, evidence, note = float(arm.n), arm.evidence, f"arm {arm.name!r} (matched by {how})"
         elif kind == "age" and is_total:
             wanted: tuple[str, ...] = ("median", "mean") if inp.param_type == "MEDIAN" else ("mean", "median")
             stat = _pick(summary.age, wanted)
