@@ -29,6 +29,10 @@ RIS = REPO / "tests" / "fixtures" / "web" / "estrogens_12.ris"
 SPEC = REPO / "examples" / "estrogens" / "review.toml"
 SETUP_CODE = "test-setup-code"
 PASSWORD = "correct horse battery"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-default-apps", "--disable-extensions", "--disable-sync", "--no-first-run",
+                 "--disable-features=Translate,OptimizationHints,MediaRouter"]
 ASSESSED = 4
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -134,3 +138,15 @@ def alice(workspace: tuple[FastAPI, Path]) -> Client:
     client = Client(app, "alice")
     client.login()
     return client
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium through Playwright (the browser tests skip when either is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()

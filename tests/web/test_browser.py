@@ -21,20 +21,14 @@ import pytest
 from leads.project import Project
 from leads.web import create_app
 
-from .conftest import PASSWORD, RIS, SETUP_CODE
+from .conftest import CHROMIUM, PASSWORD, RIS, SETUP_CODE
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 sync_api = pytest.importorskip("playwright.sync_api")
 uvicorn = pytest.importorskip("uvicorn")
 if not CHROMIUM.is_file():
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                 "--disable-default-apps", "--disable-extensions", "--disable-sync", "--no-first-run",
-                 "--disable-features=Translate,OptimizationHints,MediaRouter"]
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -74,16 +68,6 @@ def live(tmp_path: Path) -> Iterator[LiveServer]:
     app = create_app(tmp_path / "ws", projects_root=tmp_path / "projects", setup_token=SETUP_CODE)
     with LiveServer(app) as server:
         yield server
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 def drop_file(page: Any, selector: str, path: Path) -> None:

@@ -20,20 +20,10 @@ from leads.web import create_app
 from leads.web.store import extraction_plan
 
 from .conftest import PASSWORD, SETUP_CODE
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS_ENV, LiveServer, _sign_in, sync_api
+from .test_browser import SHOTS_ENV, LiveServer, _sign_in
 from .test_online_search import PUBMED_TERM, Services
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 @pytest.fixture
@@ -56,11 +46,11 @@ def search_server(tmp_path: Path, project_template: Path) -> Iterator[tuple[Live
 
 
 def test_check_a_query_run_a_pubmed_search_and_define_an_outcome(
-        search_server: tuple[LiveServer, str, Path, Services], chromium: Any, tmp_path: Path) -> None:
+        search_server: tuple[LiveServer, str, Path, Services], browser: Any, tmp_path: Path) -> None:
     live, slug, project_dir, services = search_server
     shots = Path(os.environ[SHOTS_ENV]) if os.environ.get(SHOTS_ENV) else tmp_path / "shots"
     shots.mkdir(parents=True, exist_ok=True)
-    page = _sign_in(chromium, live.url, "alice")
+    page = _sign_in(browser, live.url, "alice")
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
