@@ -84,7 +84,7 @@ TOOL_LABELS = {
     "leads-tfidf": "leads, TF-IDF model only, same 1+1 priors, no topic text",
 }
 # Identifies the leads model that made a cached run: runs made by another version are recomputed.
-MODEL_TAG = "2026-11-25.3: tfidf-lr + minilm-lr (newton-cg) ensemble, design probabilities, topic text, mesh expansion"
+MODEL_TAG = "2026-11-25.4: tfidf-lr + minilm-lr (newton-cg) ensemble, design probabilities, topic text, mesh expansion, stall 10"
 METRICS = ("wss_95", "recall_at_10", "recall_at_25", "screened_to_95", "atd")
 
 
@@ -308,21 +308,21 @@ def rerank_latency(decided: tuple[int, ...] = (2, 500, 1500, 3000), steps: int =
         ActiveLearner,
         build_features,
         design_features,
+        record_embeddings,
         record_text,
         zero_shot_scores,
     )
-    from leads.screen.simulate import _embeddings
 
     topic = TOPIC_BY_NAME["ACEInhibitors"]
     records, labels = load_topic(topic)
-    emb = _embeddings([record_text(r) for r in records], OUT / "embeddings")
+    emb = record_embeddings([record_text(r) for r in records], OUT / "embeddings")
     if emb is None:
         raise RuntimeError("the MiniLM model is not installed")
     design = design_features(records)
     idx = np.tile(np.arange(len(records)), 10_000 // len(records) + 1)[:10_000]
     features = build_features([record_text(records[i], title_repeats=2) for i in idx],
                               embeddings=emb[idx], design=design[idx])
-    query_embedding = _embeddings([topic.topic_text()], None)
+    query_embedding = record_embeddings([topic.topic_text()], None)
     assert query_embedding is not None
     prior = zero_shot_scores(features, topic.topic_text(), query_embedding=query_embedding[0])
     y = labels[idx]

@@ -295,3 +295,37 @@ def test_cached_embeddings(tmp_path: Path) -> None:
     cached_embeddings(["a", "c"], embed, tmp_path, model_id="m")  # other content: recomputed
     cached_embeddings(["a", "b"], embed, tmp_path, model_id="other")  # other model: recomputed
     assert calls == [2, 2, 2]
+
+
+def test_irrelevant_run_follows_the_order_of_decisions(nsaids: tuple[list[str], np.ndarray]) -> None:
+    texts, _ = nsaids
+    learner = ActiveLearner(build_features(texts[:20]))
+    assert learner.irrelevant_run == 0
+    learner.update(0, True)
+    learner.update(1, False)
+    learner.update(2, False)
+    assert learner.irrelevant_run == 2
+    learner.update(0, False)  # a changed decision counts as the newest
+    assert learner.irrelevant_run == 3
+    learner.update(1, True)
+    assert learner.irrelevant_run == 0
+
+
+def test_a_run_of_irrelevant_decisions_turns_the_ranking_back_to_the_topic(
+        nsaids: tuple[list[str], np.ndarray]) -> None:
+    texts, labels = nsaids
+    features = build_features(texts)
+    prior = zero_shot_scores(features, "NSAIDs randomized controlled trials")
+    relevant = int(np.flatnonzero(labels)[0])
+    irrelevant = np.flatnonzero(~labels)[:40]
+
+    def correlation_with_prior(stall: float | None, n_irrelevant: int) -> float:
+        learner = ActiveLearner(features, config=LearnerConfig(stall=stall), prior_scores=prior, seed=0)
+        learner.update(relevant, True)
+        for i in irrelevant[:n_irrelevant]:
+            learner.update(int(i), False)
+        return float(np.corrcoef(learner.scores(), prior)[0, 1])
+
+    # right after a relevant record the stall changes nothing; 40 misses later the topic weighs more
+    assert correlation_with_prior(10.0, 0) == pytest.approx(correlation_with_prior(None, 0))
+    assert correlation_with_prior(10.0, 40) > correlation_with_prior(None, 40) + 0.1

@@ -166,14 +166,15 @@ def test_random_priors_and_verdict_features() -> None:
     assert sorted(result.order) == list(range(10))
 
 
-def test_design_features_by_default_and_the_embedding_ensemble(tmp_path: Path) -> None:
+def test_design_and_embedding_features_by_default(tmp_path: Path) -> None:
     records = list(read_records(FIXTURE))[:80]
     labels = np.array([bool(r.label) for r in records])
     relevant, irrelevant = int(np.flatnonzero(labels)[0]), int(np.flatnonzero(~labels)[0])
-    plain = simulate(records, priors=[relevant, irrelevant], design=False, embeddings_cache=tmp_path)
+    plain = simulate(records, priors=[relevant, irrelevant], design=False, embeddings=False,
+                     embeddings_cache=tmp_path)
     assert plain.features == ["tfidf"]
     with_design = simulate(records, priors=[relevant, irrelevant], query="NSAIDs randomized controlled trials",
-                           embeddings_cache=tmp_path)
+                           embeddings=False, embeddings_cache=tmp_path)
     assert with_design.features == ["tfidf", "design"]
     assert sorted(with_design.order) == list(range(80))
     from leads.screen.embeddings import Embedder
@@ -181,7 +182,7 @@ def test_design_features_by_default_and_the_embedding_ensemble(tmp_path: Path) -
     if not Embedder.available():
         pytest.skip("the MiniLM model is not installed")
     full = simulate(records, priors=[relevant, irrelevant], query="NSAIDs randomized controlled trials",
-                    embeddings=True, embeddings_cache=tmp_path)
+                    embeddings_cache=tmp_path)
     assert full.features == ["tfidf", "embeddings", "design"]
     assert full.order[:2] == [relevant, irrelevant] and sorted(full.order) == list(range(80))
     again = simulate(records, priors=[relevant, irrelevant], query="NSAIDs randomized controlled trials",

