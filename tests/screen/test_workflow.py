@@ -607,3 +607,34 @@ def test_screening_workflow_on_postgres(pg_url: str, tmp_path: Path) -> None:
         assert p.criteria_versions()[0]["count"] == 3
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), p.engine.begin() as conn:
             conn.execute(sa.text("DELETE FROM ai_assessments"))
+
+
+def test_ranking_uses_sentence_embeddings_once_prepared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leads.screen.embeddings import Embedder
+
+    if not Embedder.available():
+        pytest.skip("the MiniLM model is not installed")
+    monkeypatch.setenv("LEADS_CACHE", str(tmp_path / "cache"))
+    with Project.init(tmp_path / "small") as p:
+        p.set_question(population="postmenopausal women", intervention="estrogen replacement therapy",
+                       outcome="coronary heart disease, cancer, fractures")
+        _, ids = p.add_records(load_records_sample(40), source="file", file_name="x")
+        before = w.rank_records(p)
+        state = w._load_state(p)
+        features, _, query_embedding = w._features_and_prior(
+            [state.records[i] for i in state.ids], None, w.question_text(p, state.criteria))
+        assert features.embeddings is None and query_embedding is None
+        assert features.design is not None  # study-design probabilities even without embeddings
+        assert w.prepare_embeddings(p)
+        assert any((tmp_path / "cache" / "embeddings").glob("*.npy"))
+        features, _, query_embedding = w._features_and_prior(
+            [state.records[i] for i in state.ids], None, w.question_text(p, state.criteria))
+        assert features.embeddings is not None and features.embeddings.shape == (40, 384)
+        assert query_embedding is not None
+        after = w.rank_records(p)
+        assert before.mode == after.mode == "zero-shot"
+        assert sorted(after.order) == sorted(before.order) == sorted(ids)
+        assert after.scores != before.scores  # the embedding similarity now takes part
+        w.decide(p, after.order[0], "include")
+        learnt = w.rank_records(p)
+        assert learnt.mode == "active learning" and len(learnt.order) == 39

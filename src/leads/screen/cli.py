@@ -45,8 +45,9 @@ def _parse_ids(value: str | None) -> list[int]:
               help="Save the recall curve (.png or .svg).")
 @click.option("--project", "project_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write the simulation into this leads project (created if absent).")
-@click.option("--embeddings/--no-embeddings", default=False, show_default=True,
-              help="Add MiniLM sentence embeddings to the features (cached per dataset).")
+@click.option("--embeddings/--no-embeddings", default=True, show_default=True,
+              help="MiniLM sentence embeddings as features and as a second model (computed once per "
+                   "dataset, then cached).")
 @click.option("--verdicts/--no-verdicts", default=None,
               help="Use criterion verdicts as features (default: when the engine implements them).")
 @click.option("--full", is_flag=True, help="Retrain through the last record (default: stop retraining "

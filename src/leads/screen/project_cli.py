@@ -338,10 +338,13 @@ def criteria_generate(project_path: str, engine: str | None, engine_option: tupl
 @click.option("--budget", type=click.IntRange(min=200),
               help="Full text only: characters of abstract and methods read per paper (default: 6000 for "
                    "classic, up to 20000 for model servers).")
+@click.option("--embeddings/--no-embeddings", default=True, show_default=True,
+              help="First compute the records' MiniLM sentence embeddings, which the ranking uses "
+                   "(once per set of records, then cached).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 def screen_command(project_path: str, engine: str | None, engine_option: tuple[str, ...], limit: int | None,
                    order: str, concurrency: int | None, rate_limit: float | None, auto_decide: bool,
-                   stage: str, budget: int | None, as_json: bool) -> None:
+                   stage: str, budget: int | None, embeddings: bool, as_json: bool) -> None:
     """Assess unscreened records against each eligibility criterion (AI suggestions).
 
     Runs the eligibility task on every record no person has screened yet (one per duplicate
@@ -359,7 +362,8 @@ def screen_command(project_path: str, engine: str | None, engine_option: tuple[s
     with _open(project_path) as project:
         run = run_screening(project, engine, limit=limit, order=order, concurrency=concurrency,
                             rate_limit=rate_limit, auto_decide=auto_decide, engine_options=options,
-                            progress=False if as_json else None, stage=stage, budget=budget)
+                            progress=False if as_json else None, stage=stage, budget=budget,
+                            embeddings=embeddings and stage == "title_abstract")
     if as_json:
         _echo_json(run.as_dict())
     else:

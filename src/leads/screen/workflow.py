@@ -22,12 +22,15 @@ its engine, its call (and through it the model) and the criteria version. A reco
 done for a batch named by the criteria version, engine and model, so re-running skips it and a
 new criteria version (or another model) assesses again.
 
-**Ranking** (:func:`rank_records`, :func:`next_record`): before any relevant record is known, a
-zero-shot score: LEADS' verdict score (YES 1, PARTIAL 0.5, UNCERTAIN 0, NO -1, averaged, an
-exclusion criterion that applies counting against) next to BM25/TF-IDF similarity to the review
-question, each standardised (:func:`leads.screen.ranking.zero_shot_scores`, with the verdicts as
-features); then :class:`leads.screen.ranking.ActiveLearner` retrained on the people's decisions
-(include and maybe count as relevant), with the zero-shot score as its prior.
+**Ranking** (:func:`rank_records`, :func:`next_record`): the model measured in
+docs/benchmarks.md. Before any relevant record is known, a zero-shot score: LEADS' verdict score
+(YES 1, PARTIAL 0.5, UNCERTAIN 0, NO -1, averaged, an exclusion criterion that applies counting
+against) next to BM25/TF-IDF and sentence-embedding similarity to the review question and the
+study-design classifier's probability of the design it asks for, each standardised
+(:func:`leads.screen.ranking.zero_shot_scores`); then :class:`leads.screen.ranking.ActiveLearner`
+retrained on the people's decisions (include and maybe count as relevant), with the zero-shot
+score as its prior. Sentence embeddings are used once :func:`prepare_embeddings` has computed
+them (``leads screen`` does, before assessing); until then the ranking goes without them.
 
 **Who decided.** Only people's decisions count as screened, train the ranking and feed the
 stopping estimate. Unattended AI decisions (``run_screening(auto_decide=True)``) are stored with
@@ -546,16 +549,31 @@ def _verdict_matrix(state: _State) -> np.ndarray | None:
     return matrix
 
 
-_feature_cache: dict[str, tuple[Any, np.ndarray | None]] = {}
+_feature_cache: dict[str, tuple[Any, np.ndarray | None, np.ndarray | None]] = {}
 _feature_lock = threading.Lock()
 
 
-def _features_and_prior(texts: list[str], verdicts: np.ndarray | None, query: str | None) -> tuple[Any, np.ndarray | None]:
-    """TF-IDF (+ verdict) features and the zero-shot prior, kept for the last input seen: in a
-    long-lived process (the web workspace, a screening session) a decision changes neither, so
-    re-ranking after it only refits the model."""
-    from leads.screen.ranking import build_features, zero_shot_scores
+def _cache_dir() -> Any:
+    from leads.screen.simulate import default_cache_dir
 
+    return default_cache_dir() / "embeddings"
+
+
+def _features_and_prior(records: Sequence[_Text], verdicts: np.ndarray | None,
+                        query: str | None) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
+    """The ranking features (TF-IDF, study-design probabilities, verdicts, and MiniLM
+    embeddings once :func:`prepare_embeddings` has cached them), the zero-shot prior and the
+    question's embedding, kept for the last input seen: in a long-lived process (the web
+    workspace, a screening session) a decision changes none of them, so re-ranking after it
+    only refits the models."""
+    from leads.screen.ranking import (
+        ranking_features,
+        record_embeddings,
+        record_text,
+        zero_shot_scores,
+    )
+
+    texts = [record_text(r) for r in records]
     digest = hashlib.sha256()
     for text in texts:
         digest.update(text.encode("utf-8"))
@@ -565,18 +583,58 @@ def _features_and_prior(texts: list[str], verdicts: np.ndarray | None, query: st
     key = digest.hexdigest()
     with _feature_lock:
         found = _feature_cache.get(key)
-    if found is not None:
+    if found is not None and (found[0].embeddings is not None
+                              or record_embeddings(texts, _cache_dir(), compute=False) is None):
         return found
-    features = build_features(texts, verdicts=verdicts)
+    features, _ = ranking_features(records, verdicts=verdicts, embeddings="cached", cache_dir=_cache_dir())
     prior: np.ndarray | None = None
+    query_embedding: np.ndarray | None = None
     if query:
-        prior = zero_shot_scores(features, query)
+        if features.embeddings is not None:
+            vectors = record_embeddings([query], None)
+            query_embedding = None if vectors is None else vectors[0]
+        prior = zero_shot_scores(features, query, query_embedding=query_embedding)
     elif verdicts is not None:
         prior = verdicts.mean(axis=1).astype(np.float64)
     with _feature_lock:
         _feature_cache.clear()
-        _feature_cache[key] = (features, prior)
-    return features, prior
+        _feature_cache[key] = (features, prior, query_embedding)
+    return features, prior, query_embedding
+
+
+def prepare_embeddings(project: Project, *, progress: Callable[[int, int], None] | None = None) -> bool:
+    """Compute (and cache) the MiniLM embeddings of the project's records, which the ranking
+    then uses (a second model and a zero-shot component). The first time takes a while (tens
+    of records a second on one core), so it runs ahead of ranking: ``leads screen`` calls it.
+    False when the model is not installed."""
+    from leads.screen.ranking import record_embeddings, record_text
+
+    state = _load_state(project)
+    texts = [record_text(state.records[i]) for i in state.ids]
+    if record_embeddings(texts, _cache_dir(), compute=False) is not None:
+        return True
+    from leads.screen.embeddings import Embedder
+
+    if not Embedder.available():
+        return False
+    embedder = Embedder.load()
+    done = 0
+
+    def embed(batch: Sequence[str]) -> np.ndarray:
+        nonlocal done
+        parts = []
+        for start in range(0, len(batch), 64):
+            parts.append(embedder.embed(list(batch[start:start + 64])))
+            done = min(len(batch), start + 64)
+            if progress is not None:
+                progress(done, len(batch))
+        return np.vstack(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+
+    from leads.screen.embeddings import MODEL_ID
+    from leads.screen.ranking import cached_embeddings
+
+    cached_embeddings(texts, embed, _cache_dir(), model_id=MODEL_ID)
+    return True
 
 
 def _rank(project: Project, state: _State, *, seed: int = 0) -> Ranking:
@@ -589,17 +647,20 @@ def rank_by_decisions(project: Project, state: _State, relevant: Mapping[int, bo
     """Rank the records of ``state`` that are not in ``relevant`` (record id -> the decision
     counts as relevant), learning from those decisions: the project's people's decisions for
     the shared order, one reviewer's own for a blinded dual review."""
-    from leads.screen.ranking import ActiveLearner, record_text
+    from leads.screen.ranking import ActiveLearner
 
     if not state.ids:
         return Ranking([], {}, None, "unranked", state.criteria_version, 0)
     verdicts = _verdict_matrix(state)
-    texts = [record_text(state.records[i], title_repeats=2) for i in state.ids]
     query = question_text(project, state.criteria)
-    features, prior = _features_and_prior(texts, verdicts, query)
-    learner = ActiveLearner(features, prior_scores=prior, query=query, seed=seed)
+    features, prior, query_embedding = _features_and_prior([state.records[i] for i in state.ids], verdicts, query)
+    learner = ActiveLearner(features, prior_scores=prior, query=query, query_embedding=query_embedding, seed=seed)
     index = {rid: i for i, rid in enumerate(state.ids)}
-    labels = {index[rid]: value for rid, value in relevant.items() if rid in index}
+    # in the order the decisions were made (the learner reads how long the last run of
+    # irrelevant decisions is)
+    decided = [rid for rid in state.screened_order if rid in relevant]
+    decided += [rid for rid in relevant if rid not in set(decided)]
+    labels = {index[rid]: relevant[rid] for rid in decided if rid in index}
     learner.update_many(labels)
     if any(labels.values()):
         mode = "active learning"
@@ -795,6 +856,7 @@ def run_screening(
     seed: int = 0,
     stage: str = STAGE,
     budget: int | None = None,
+    embeddings: bool = True,
 ) -> ScreeningRun:
     """Assess every record no person has screened yet against the current criteria.
 
@@ -809,6 +871,9 @@ def run_screening(
     text instead (:func:`leads.screen.fulltext.run_fulltext_screening`, record order; ``budget``
     caps the characters of abstract and methods read) and returns a
     :class:`~leads.screen.fulltext.FullTextRun`.
+
+    ``embeddings``: first compute the records' sentence embeddings for the ranking
+    (:func:`prepare_embeddings`; once per set of records, then cached).
     """
     if stage == "full_text":
         from leads.screen.fulltext import run_fulltext_screening
@@ -829,6 +894,8 @@ def run_screening(
     if not state.criteria:
         raise ProjectError("the project has no eligibility criteria: set them with `leads criteria set` "
                            "or draft them with `leads criteria generate`")
+    if embeddings:
+        prepare_embeddings(project)
     version = state.criteria_version
     assert version is not None
     runner, owned = open_engine(project, engine, engine_options)
