@@ -602,7 +602,7 @@ def _features_and_prior(records: Sequence[_Text], verdicts: np.ndarray | None,
     return features, prior, query_embedding
 
 
-def prepare_embeddings(project: Project, *, progress: Callable[[int, int], None] | None = None) -> bool:
+def prepare_embeddings(project: Project) -> bool:
     """Compute (and cache) the MiniLM embeddings of the project's records, which the ranking
     then uses (a second model and a zero-shot component). The first time takes a while (tens
     of records a second on one core), so it runs ahead of ranking: ``leads screen`` calls it.
@@ -611,30 +611,7 @@ def prepare_embeddings(project: Project, *, progress: Callable[[int, int], None]
 
     state = _load_state(project)
     texts = [record_text(state.records[i]) for i in state.ids]
-    if record_embeddings(texts, _cache_dir(), compute=False) is not None:
-        return True
-    from leads.screen.embeddings import Embedder
-
-    if not Embedder.available():
-        return False
-    embedder = Embedder.load()
-    done = 0
-
-    def embed(batch: Sequence[str]) -> np.ndarray:
-        nonlocal done
-        parts = []
-        for start in range(0, len(batch), 64):
-            parts.append(embedder.embed(list(batch[start:start + 64])))
-            done = min(len(batch), start + 64)
-            if progress is not None:
-                progress(done, len(batch))
-        return np.vstack(parts) if parts else np.zeros((0, 384), dtype=np.float32)
-
-    from leads.screen.embeddings import MODEL_ID
-    from leads.screen.ranking import cached_embeddings
-
-    cached_embeddings(texts, embed, _cache_dir(), model_id=MODEL_ID)
-    return True
+    return record_embeddings(texts, _cache_dir()) is not None
 
 
 def _rank(project: Project, state: _State, *, seed: int = 0) -> Ranking:
